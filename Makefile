@@ -1,0 +1,58 @@
+# heaptrace: `make` builds the preload and the test programs, `make check`
+# tests, `make demo` runs the walkthrough, `make bench` measures.
+
+CC      ?= cc
+CXX     ?= c++
+PREFIX  ?= /usr/local
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+PRELOAD_CFLAGS := -std=c11 $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden \
+                  -fno-omit-frame-pointer -ftls-model=initial-exec -pthread
+PRELOAD_LDFLAGS := -shared -pthread -Wl,-z,now -Wl,--no-undefined -lm
+TEST_CFLAGS := -std=c11 $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline -pthread
+TEST_CXXFLAGS := -std=c++17 $(WARN) -O1 -g -fno-omit-frame-pointer -fno-inline -pthread
+
+B := build
+PRELOAD_SRC := $(wildcard preload/*.c)
+PRELOAD_HDR := $(wildcard preload/*.h)
+PRELOAD_OBJ := $(PRELOAD_SRC:preload/%.c=$(B)/preload/%.o)
+TEST_C      := $(wildcard tests/progs/*.c)
+TEST_CXX    := $(wildcard tests/progs/*.cc)
+TEST_PROGS  := $(TEST_C:tests/progs/%.c=$(B)/tests/%) $(TEST_CXX:tests/progs/%.cc=$(B)/tests/%)
+
+all: $(B)/libheaptrace.so $(TEST_PROGS) $(EXTRA_TEST_PROGS)
+
+$(B)/preload/%.o: preload/%.c $(PRELOAD_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PRELOAD_CFLAGS) -c $< -o $@
+
+$(B)/libheaptrace.so: $(PRELOAD_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(PRELOAD_LDFLAGS)
+
+$(B)/tests/%: tests/progs/%.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< -ldl
+
+$(B)/tests/%: tests/progs/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(TEST_CXXFLAGS) -o $@ $< -ldl
+
+include tests/progs/extra.mk
+
+deps:
+	@sh tests/install-deps.sh
+
+check: deps all
+	python3 tests/run.py $(TESTS)
+
+install: $(B)/libheaptrace.so
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heaptrace
+	install -m 755 $(B)/libheaptrace.so $(DESTDIR)$(PREFIX)/lib/libheaptrace.so
+	cp -r tools/heaptrace_lib $(DESTDIR)$(PREFIX)/lib/heaptrace/
+	install -m 755 tools/heaptrace $(DESTDIR)$(PREFIX)/lib/heaptrace/heaptrace
+	ln -sf ../lib/heaptrace/heaptrace $(DESTDIR)$(PREFIX)/bin/heaptrace
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all deps check install clean

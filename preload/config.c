@@ -1,0 +1,184 @@
+/* Reads HEAPTRACE_* variables. A malformed value must never stop the host
+ * program: it is reported once, on one line, and the default is used. */
+#include "config.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct ht_config ht_config;
+
+/* Parses a whole decimal number in [min, max]; 0 on success. */
+static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parses seconds with up to three decimals ("60", "0.5") into ms. */
+static int parse_seconds_ms(const char *s, uint64_t *ms)
+{
+	char whole[32];
+	const char *dot = strchr(s, '.');
+	size_t n = dot ? (size_t)(dot - s) : strlen(s);
+	uint64_t w, frac = 0;
+	if (n == 0 || n >= sizeof(whole))
+		return -1;
+	memcpy(whole, s, n);
+	whole[n] = '\0';
+	if (parse_uint(whole, 0, 86400 * 365, &w))
+		return -1;
+	if (dot) {
+		const char *f = dot + 1;
+		size_t digits = strlen(f);
+		if (digits == 0 || digits > 3 || parse_uint(f, 0, 999, &frac))
+			return -1;
+		for (; digits < 3; digits++)
+			frac *= 10;
+	}
+	*ms = w * 1000 + frac;
+	return 0;
+}
+
+static int parse_signal(const char *s, int *sig)
+{
+	uint64_t n;
+	if (!strcmp(s, "none") || !strcmp(s, "0")) {
+		*sig = 0;
+		return 0;
+	}
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	if (!strcmp(s, "USR1"))
+		*sig = SIGUSR1;
+	else if (!strcmp(s, "USR2"))
+		*sig = SIGUSR2;
+	else if (!strcmp(s, "PROF"))
+		*sig = SIGPROF;
+	else if (!strcmp(s, "URG"))
+		*sig = SIGURG;
+	else if (!strcmp(s, "WINCH"))
+		*sig = SIGWINCH;
+	else if (!strncmp(s, "RTMIN+", 6) && !parse_uint(s + 6, 0, 30, &n) &&
+		 SIGRTMIN + (int)n <= SIGRTMAX)
+		*sig = SIGRTMIN + (int)n;
+	else if (!parse_uint(s, 1, 64, &n) && n != SIGKILL && n != SIGSTOP &&
+		 n != SIGSEGV && n != SIGBUS && n != SIGFPE && n != SIGILL)
+		*sig = (int)n;
+	else
+		return -1;
+	return 0;
+}
+
+static void bad(const char *var, const char *value, const char *why,
+		const char *dflt)
+{
+	ht_log("%s='%s' %s; using the default %s", var, value, why, dflt);
+}
+
+static void load_uint(const char *var, uint64_t min, uint64_t max,
+		      uint64_t *out, const char *why, const char *dflt)
+{
+	const char *v = getenv(var);
+	uint64_t n;
+	if (!v)
+		return;
+	if (parse_uint(v, min, max, &n))
+		bad(var, v, why, dflt);
+	else
+		*out = n;
+}
+
+/* The default dump directory: the working directory when it is writable,
+ * else /tmp. Resolved now so a later chdir does not move the dumps. */
+static void default_dir(char *dir, size_t size)
+{
+	if (getcwd(dir, size) && access(dir, W_OK | X_OK) == 0)
+		return;
+	ht_snprintf(dir, size, "/tmp");
+}
+
+void config_load(void)
+{
+	struct ht_config *c = &ht_config;
+	uint64_t v;
+
+	c->rate = 524288;
+	c->interval_ms = 60000;
+	c->signal = SIGUSR1;
+	c->max_frames = 64;
+	c->keep = 64;
+	c->on_exit = 1;
+
+	load_uint("HEAPTRACE_RATE", 1, 1ULL << 40, &c->rate,
+		  "is not a whole number of bytes from 1 to 2^40", "524288");
+
+	const char *s = getenv("HEAPTRACE_INTERVAL");
+	if (s && parse_seconds_ms(s, &c->interval_ms))
+		bad("HEAPTRACE_INTERVAL", s,
+		    "is not a number of seconds (0 = off, up to 3 decimals)",
+		    "60");
+
+	s = getenv("HEAPTRACE_SIGNAL");
+	if (s && parse_signal(s, &c->signal))
+		bad("HEAPTRACE_SIGNAL", s,
+		    "is not USR1, USR2, RTMIN+N, a signal number or none", "USR1");
+
+	v = c->max_frames;
+	load_uint("HEAPTRACE_MAX_FRAMES", 1, HT_MAX_FRAMES_LIMIT, &v,
+		  "is not a whole number from 1 to 256", "64");
+	c->max_frames = (unsigned)v;
+
+	v = c->keep;
+	load_uint("HEAPTRACE_KEEP", 0, 1000000, &v,
+		  "is not a whole number (0 = keep all)", "64");
+	c->keep = (unsigned)v;
+
+	v = (uint64_t)c->on_exit;
+	load_uint("HEAPTRACE_ON_EXIT", 0, 1, &v, "is not 0 or 1", "1");
+	c->on_exit = (int)v;
+
+	/* Capacities: rate 1 records every live block, so it gets more room. */
+	uint64_t stacks = 1 << 17, live = c->rate == 1 ? 1 << 22 : 1 << 18;
+	load_uint("HEAPTRACE_STACKS", 16, 1 << 26, &stacks,
+		  "is not a whole number from 16 to 67108864", "131072");
+	load_uint("HEAPTRACE_LIVE", 16, 1 << 28, &live,
+		  "is not a whole number from 16 to 268435456",
+		  c->rate == 1 ? "4194304" : "262144");
+	c->stack_capacity = (uint32_t)stacks;
+	c->live_capacity = (uint32_t)live;
+
+	s = getenv("HEAPTRACE_DIR");
+	if (s && *s == '\0') {
+		bad("HEAPTRACE_DIR", s, "is empty", "(the working directory)");
+		s = NULL;
+	}
+	if (s && strlen(s) >= sizeof(c->dir) - 64) {
+		bad("HEAPTRACE_DIR", "...", "is too long", "(the working directory)");
+		s = NULL;
+	}
+	if (!s) {
+		default_dir(c->dir, sizeof(c->dir));
+	} else if (s[0] == '/') {
+		ht_snprintf(c->dir, sizeof(c->dir), "%s", s);
+	} else {
+		char cwd[3072];
+		if (!getcwd(cwd, sizeof(cwd)))
+			cwd[0] = '\0';
+		ht_snprintf(c->dir, sizeof(c->dir), "%s/%s", cwd, s);
+	}
+}

@@ -1,0 +1,27 @@
+/* The configuration, read once from HEAPTRACE_* environment variables. */
+#ifndef HEAPTRACE_CONFIG_H
+#define HEAPTRACE_CONFIG_H
+
+#include <stdint.h>
+
+struct ht_config {
+	uint64_t rate;          /* mean bytes between samples; 1 = all */
+	uint64_t interval_ms;   /* periodic dumps; 0 = off */
+	char dir[4096];         /* absolute dump directory */
+	int signal;             /* dump signal; 0 = none */
+	unsigned max_frames;    /* stack depth cap */
+	unsigned keep;          /* dump files kept per process; 0 = all */
+	int on_exit;            /* dump at exit */
+	uint32_t stack_capacity; /* distinct stacks (power of two slots) */
+	uint32_t live_capacity;  /* live sampled allocations (slots) */
+};
+
+extern struct ht_config ht_config;
+
+#define HT_MAX_FRAMES_LIMIT 256
+
+/* Reads the environment into ht_config; each malformed value gets one line
+ * on stderr naming the variable, the value and the default used. */
+void config_load(void);
+
+#endif

@@ -1,0 +1,449 @@
+/* The dump writer. It reads the tables while other threads keep
+ * allocating: the stack counters are snapshotted first, so the header's
+ * totals and the sample lines agree with each other, and live-map entries
+ * that change while being read are skipped (they only feed the ages).
+ *
+ * Each stack's estimate is written as the integers that pprof's heap_v2
+ * scaling, 1/(1-exp(-avg/rate)), turns back into that estimate: objects
+ * carry the rounding of a whole count, bytes are solved for exactly. */
+#include "dump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <math.h>
+#include <stdio.h> /* rename */
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "config.h"
+#include "livemap.h"
+#include "log.h"
+#include "outbuf.h"
+#include "sampler.h"
+#include "stacktab.h"
+#include "threads.h"
+#include "tracer.h"
+#include "unwind.h"
+
+#define AGE_BUCKETS 4
+static const uint32_t age_bounds_s[AGE_BUCKETS - 1] = {60, 600, 3600};
+
+struct snap {
+	struct stack_rec *rec;
+	uint64_t live_samples;
+	double in_objs, in_bytes, al_objs, al_bytes;
+	uint64_t in_c, in_b, al_c, al_b; /* as written */
+	double ages[AGE_BUCKETS][2];
+};
+
+struct dump_state {
+	struct snap *snaps;
+	size_t n, cap;
+	uint32_t now_s;
+};
+
+/* g(u) = u / (1 - exp(-u)): the reader's bytes per (count * rate). */
+static double g(double u)
+{
+	return u / -expm1(-u);
+}
+
+/* The integers (c, b) that the reader scales back to (objs, bytes). */
+static void reader_pair(double objs, double bytes, uint64_t *c, uint64_t *b)
+{
+	double rate = (double)ht_config.rate;
+	if (objs <= 0.5 || bytes <= 0) {
+		*c = objs > 0.5 && ht_config.rate == 1 ? (uint64_t)llround(objs) : 0;
+		*b = 0;
+		return;
+	}
+	if (ht_config.rate == 1) {
+		*c = (uint64_t)llround(objs);
+		*b = (uint64_t)llround(bytes);
+		return;
+	}
+	double x = bytes / objs;
+	double cd = floor(objs * -expm1(-x / rate) + 0.5);
+	double cmax = floor(bytes / rate);
+	if (cd > cmax)
+		cd = cmax;
+	if (cd < 1)
+		cd = 1;
+	double y = bytes / (cd * rate);
+	if (y <= 1.0) { /* below what one sample can stand for: no solution */
+		*c = 1;
+		*b = (uint64_t)llround(bytes * -expm1(-x / rate));
+		return;
+	}
+	/* Newton from the right on a convex increasing function: monotone. */
+	double u = y;
+	for (int i = 0; i < 60; i++) {
+		double e = exp(-u), q = 1 - e;
+		double f = g(u) - y;
+		double df = (q - u * e) / (q * q);
+		if (!(df > 0))
+			break;
+		double next = u - f / df;
+		if (!(next > 0) || fabs(next - u) <= 1e-15 * u) {
+			u = next > 0 ? next : u;
+			break;
+		}
+		u = next;
+	}
+	*c = (uint64_t)cd;
+	*b = (uint64_t)llround(u * cd * rate);
+	if (*b == 0)
+		*b = 1;
+}
+
+static void snap_one(struct stack_rec *r, void *arg)
+{
+	struct dump_state *d = arg;
+	if (d->n == d->cap)
+		return;
+	/* Read freed before allocated: live never comes out negative. */
+	uint64_t freed = atomic_load_explicit(&r->free_samples,
+					      memory_order_acquire);
+	uint64_t alloc = atomic_load_explicit(&r->alloc_samples,
+					      memory_order_acquire);
+	if (alloc == 0)
+		return; /* a thread creation stack, no samples */
+	struct snap *s = &d->snaps[d->n];
+	memset(s, 0, sizeof(*s));
+	s->rec = r;
+	s->al_objs = stack_sum(&r->alloc_objs);
+	s->al_bytes = stack_sum(&r->alloc_bytes);
+	s->live_samples = alloc > freed ? alloc - freed : 0;
+	if (s->live_samples) {
+		s->in_objs = s->al_objs - stack_sum(&r->free_objs);
+		s->in_bytes = s->al_bytes - stack_sum(&r->free_bytes);
+		if (s->in_objs < 0 || s->in_bytes < 0)
+			s->in_objs = s->in_bytes = 0;
+	}
+	reader_pair(s->in_objs, s->in_bytes, &s->in_c, &s->in_b);
+	reader_pair(s->al_objs, s->al_bytes, &s->al_c, &s->al_b);
+	r->dump_index = (uint32_t)++d->n; /* 0 = not in this dump */
+}
+
+static int snapshot(struct dump_state *d)
+{
+	d->cap = atomic_load(&ht_stacks.order_len) + 1024;
+	d->snaps = arena_map(d->cap * sizeof(struct snap));
+	if (!d->snaps)
+		return -1;
+	d->n = 0;
+	if (ht_stacks.order)
+		stacktab_foreach(&ht_stacks, snap_one, d);
+	return 0;
+}
+
+static void add_age(const struct live_sample *ls, void *arg)
+{
+	struct dump_state *d = arg;
+	struct stack_rec *r = stacktab_rec(&ht_stacks, ls->stack);
+	if (r->dump_index == 0 || r->dump_index > d->n)
+		return;
+	struct snap *s = &d->snaps[r->dump_index - 1];
+	if (s->rec != r)
+		return;
+	uint32_t age = d->now_s > ls->time ? d->now_s - ls->time : 0;
+	int b = 0;
+	while (b < AGE_BUCKETS - 1 && age >= age_bounds_s[b])
+		b++;
+	double w = sampler_weight(ls->size);
+	s->ages[b][0] += w;
+	s->ages[b][1] += w * (double)ls->size;
+}
+
+static void kv_u64(struct outbuf *o, const char *key, uint64_t v)
+{
+	out_str(o, "# ");
+	out_str(o, key);
+	out_str(o, ": ");
+	out_u64(o, v);
+	out_str(o, "\n");
+}
+
+static void kv_str(struct outbuf *o, const char *key, const char *v)
+{
+	out_str(o, "# ");
+	out_str(o, key);
+	out_str(o, ": ");
+	out_str(o, v);
+	out_str(o, "\n");
+}
+
+static void kv_fixed(struct outbuf *o, const char *key, double v)
+{
+	out_str(o, "# ");
+	out_str(o, key);
+	out_str(o, ": ");
+	out_fixed3(o, v);
+	out_str(o, "\n");
+}
+
+/* Reads a small /proc file into buf (NUL-terminated); its length. */
+static size_t read_proc(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	if (fd < 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	while (len + 1 < size) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return len;
+}
+
+static uint64_t rss_bytes(void)
+{
+	char buf[128];
+	read_proc("/proc/self/statm", buf, sizeof(buf));
+	const char *p = strchr(buf, ' ');
+	uint64_t pages = 0;
+	for (p = p ? p + 1 : buf; *p >= '0' && *p <= '9'; p++)
+		pages = pages * 10 + (uint64_t)(*p - '0');
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void put_cmdline(struct outbuf *o)
+{
+	char buf[4096];
+	size_t len = read_proc("/proc/self/cmdline", buf, sizeof(buf));
+	while (len && buf[len - 1] == '\0')
+		len--;
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\0' || buf[i] == '\n' || buf[i] == '\r')
+			buf[i] = ' ';
+	buf[len] = '\0';
+	kv_str(o, "cmdline", buf);
+}
+
+static int put_build_id(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct outbuf *o = arg;
+	char exe[4096];
+	const char *path = info->dlpi_name;
+	(void)size;
+	if (!path || !*path) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		path = exe;
+	}
+	if (path[0] != '/')
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		const char *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+			const char *name = p + sizeof(*nh);
+			const unsigned char *desc =
+			    (const unsigned char *)name + ((nh->n_namesz + 3) & ~3u);
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    memcmp(name, "GNU", 4) == 0 &&
+			    (const char *)desc + nh->n_descsz <= end) {
+				out_str(o, "# build_id: ");
+				out_str(o, path);
+				out_str(o, " ");
+				for (unsigned j = 0; j < nh->n_descsz; j++) {
+					char hx[2] = {"0123456789abcdef"[desc[j] >> 4],
+						      "0123456789abcdef"[desc[j] & 15]};
+					out_bytes(o, hx, 2);
+				}
+				out_str(o, "\n");
+				return 0;
+			}
+			p = (const char *)desc + ((nh->n_descsz + 3) & ~3u);
+		}
+	}
+	return 0;
+}
+
+static void put_pair_line(struct outbuf *o, uint64_t c, uint64_t b,
+			  uint64_t ac, uint64_t ab)
+{
+	out_u64(o, c);
+	out_str(o, ": ");
+	out_u64(o, b);
+	out_str(o, " [");
+	out_u64(o, ac);
+	out_str(o, ": ");
+	out_u64(o, ab);
+	out_str(o, "] @");
+}
+
+static void put_frames(struct outbuf *o, const uintptr_t *frames, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		out_str(o, " ");
+		out_hex(o, frames[i]);
+	}
+	out_str(o, "\n");
+}
+
+static void put_header(struct outbuf *o, const struct dump_state *d,
+		       const char *trigger, unsigned seq)
+{
+	uint64_t in_c = 0, in_b = 0, al_c = 0, al_b = 0, live = 0, total = 0;
+	double in_o = 0, in_y = 0, al_o = 0, al_y = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct snap *s = &d->snaps[i];
+		in_c += s->in_c, in_b += s->in_b, al_c += s->al_c, al_b += s->al_b;
+		in_o += s->in_objs, in_y += s->in_bytes;
+		al_o += s->al_objs, al_y += s->al_bytes;
+		live += s->live_samples;
+		total += atomic_load(&s->rec->alloc_samples);
+	}
+	if (al_c == in_c && al_b == in_b)
+		al_b++; /* readers offer alloc_* only when they differ */
+	out_str(o, "heap profile: ");
+	put_pair_line(o, in_c, in_b, al_c, al_b);
+	out_str(o, " heap_v2/");
+	out_u64(o, ht_config.rate);
+	out_str(o, "\n");
+
+	struct timespec now;
+	char exe[4096];
+	clock_gettime(CLOCK_REALTIME, &now);
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+
+	kv_u64(o, "heaptrace", 1);
+	kv_u64(o, "pid", (uint64_t)getpid());
+	kv_u64(o, "ppid", (uint64_t)getppid());
+	kv_u64(o, "seq", seq);
+	kv_u64(o, "time_unix_ns",
+	       (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec);
+	kv_u64(o, "start_unix_ns", tracer_start_unix_ns());
+	kv_str(o, "trigger", trigger);
+	kv_str(o, "exe", exe);
+	put_cmdline(o);
+	kv_u64(o, "rate", ht_config.rate);
+	out_str(o, "# interval_s: ");
+	out_fixed3(o, (double)ht_config.interval_ms / 1000.0);
+	out_str(o, "\n");
+	kv_u64(o, "max_frames", ht_config.max_frames);
+	kv_str(o, "unwinder", unwind_name());
+	kv_u64(o, "rss_bytes", rss_bytes());
+	kv_fixed(o, "inuse_objects", in_o);
+	kv_fixed(o, "inuse_bytes", in_y);
+	kv_fixed(o, "alloc_objects", al_o);
+	kv_fixed(o, "alloc_bytes", al_y);
+	kv_u64(o, "samples_live", live);
+	kv_u64(o, "samples_total", total);
+	kv_u64(o, "stacks", d->n);
+	kv_u64(o, "stack_capacity", ht_stacks.limit);
+	kv_u64(o, "live_capacity", ht_live.mask + 1);
+	kv_u64(o, "dropped_stack_table", atomic_load(&ht_stacks.dropped_full));
+	kv_u64(o, "dropped_live_map", atomic_load(&ht_live.dropped));
+	kv_u64(o, "dropped_busy", atomic_load(&ht_stacks.dropped_busy));
+	kv_u64(o, "tracer_bytes", arena_resident_bytes());
+	kv_u64(o, "tracer_mapped_bytes", arena_mapped_bytes());
+	out_str(o, "# age_buckets_s:");
+	for (int b = 0; b < AGE_BUCKETS - 1; b++) {
+		out_str(o, " ");
+		out_u64(o, age_bounds_s[b]);
+	}
+	out_str(o, "\n");
+	if (tracer_error())
+		kv_str(o, "error", tracer_error());
+	dl_iterate_phdr(put_build_id, o);
+}
+
+static void put_samples(struct outbuf *o, const struct dump_state *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct snap *s = &d->snaps[i];
+		put_pair_line(o, s->in_c, s->in_b, s->al_c, s->al_b);
+		put_frames(o, s->rec->frames, s->rec->nframes);
+		if (!s->live_samples)
+			continue;
+		out_str(o, "# ages:");
+		for (int b = 0; b < AGE_BUCKETS; b++) {
+			out_str(o, " ");
+			out_u64(o, (uint64_t)llround(s->ages[b][0]));
+			out_str(o, " ");
+			out_u64(o, (uint64_t)llround(s->ages[b][1]));
+		}
+		out_str(o, "\n");
+	}
+}
+
+static void put_maps(struct outbuf *o)
+{
+	out_str(o, "\nMAPPED_LIBRARIES:\n");
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[16384];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		out_bytes(o, buf, (size_t)n);
+	}
+	close(fd);
+}
+
+static int write_file(int fd, struct dump_state *d, const char *trigger,
+		      unsigned seq)
+{
+	struct outbuf o;
+	if (outbuf_open(&o, fd, 1 << 20))
+		return ENOMEM;
+	put_header(&o, d, trigger, seq);
+	put_samples(&o, d);
+	threads_put(&o);
+	put_maps(&o);
+	outbuf_close(&o);
+	return o.err;
+}
+
+int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
+{
+	struct dump_state d = {0};
+	char tmp[4200];
+	int pid = getpid(), err;
+
+	if (snapshot(&d))
+		return ENOMEM;
+	d.now_s = tracer_now_s();
+	livemap_foreach(&ht_live, add_age, &d);
+
+	ht_snprintf(path, size, "%s/heaptrace.%d.%04u.heap", ht_config.dir,
+		    pid, seq);
+	ht_snprintf(tmp, sizeof(tmp), "%s/.heaptrace.%d.%04u.heap.tmp",
+		    ht_config.dir, pid, seq);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err = errno;
+	} else {
+		err = write_file(fd, &d, trigger, seq);
+		if (close(fd) && !err)
+			err = errno;
+		if (!err && rename(tmp, path))
+			err = errno;
+		if (err)
+			unlink(tmp);
+	}
+	arena_unmap(d.snaps, d.cap * sizeof(struct snap));
+	return err;
+}

@@ -1,0 +1,184 @@
+/* The dumper thread sleeps in poll() on an eventfd, with the time to the
+ * next periodic dump as the timeout. The dump signal's handler only sets a
+ * flag and writes to the eventfd (both async-signal-safe, errno kept), so
+ * the dump itself never runs in signal context. Dumps from the exit hook
+ * and from heaptrace_dump() run in the calling thread; one mutex keeps any
+ * two dumps from interleaving.
+ *
+ * After fork the child gets its own eventfd (the parent's is shared with
+ * it), its own numbering and a new dumper thread, started from the fork
+ * handler: the child is single-threaded there and glibc has already reset
+ * its allocator and thread-stack locks. */
+#include "dumper.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dump.h"
+#include "log.h"
+#include "real.h"
+#include "sampler.h"
+#include "threads.h"
+#include "tracer.h"
+
+#define HT_EXPORT __attribute__((visibility("default")))
+
+static int wake_fd = -1;
+static _Atomic int signal_pending;
+static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned next_seq = 1;
+static int write_failing; /* the last dump failed; said once per streak */
+
+/* Writes one dump; callers hold nothing. Returns 0 or an errno value. */
+static int dump_now(const char *trigger)
+{
+	struct ht_thread *t = &ht_thread;
+	int saved_errno = errno, saved_guard = t->guard;
+	char path[4200];
+	t->guard = 1;
+	pthread_mutex_lock(&dump_lock);
+	int err = dump_write(trigger, next_seq, path, sizeof(path));
+	if (err == 0) {
+		next_seq++;
+		if (write_failing)
+			ht_log("dumps to %s work again", ht_config.dir);
+		write_failing = 0;
+	} else if (!write_failing) {
+		write_failing = 1;
+		char msg[128];
+		ht_snprintf(msg, sizeof(msg), "errno %d", err);
+		ht_log("cannot write a dump in %s (%s); this dump is skipped "
+		       "and the next one will try again",
+		       ht_config.dir, msg);
+	}
+	pthread_mutex_unlock(&dump_lock);
+	t->guard = saved_guard;
+	errno = saved_errno;
+	return err;
+}
+
+/* Async-signal-safe: a flag and one write. */
+static void on_dump_signal(int sig)
+{
+	int saved = errno;
+	uint64_t one = 1;
+	(void)sig;
+	atomic_store_explicit(&signal_pending, 1, memory_order_relaxed);
+	ssize_t ignored = write(wake_fd, &one, sizeof(one));
+	(void)ignored;
+	errno = saved;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void *dumper_main(void *arg)
+{
+	(void)arg;
+	ht_thread.guard = 1;
+	uint64_t interval = ht_config.interval_ms;
+	uint64_t next = interval ? now_ms() + interval : 0;
+	for (;;) {
+		int timeout = -1;
+		if (interval) {
+			uint64_t now = now_ms();
+			timeout = next > now ? (int)(next - now) : 0;
+		}
+		struct pollfd pfd = {.fd = wake_fd, .events = POLLIN};
+		int n = poll(&pfd, 1, timeout);
+		if (n > 0) {
+			uint64_t count;
+			ssize_t ignored = read(wake_fd, &count, sizeof(count));
+			(void)ignored;
+		}
+		if (atomic_exchange(&signal_pending, 0))
+			dump_now("signal");
+		if (interval && now_ms() >= next) {
+			dump_now("interval");
+			/* Skip missed ticks rather than dumping in a burst. */
+			uint64_t now = now_ms();
+			while (next <= now)
+				next += interval;
+		}
+	}
+	return NULL;
+}
+
+static void start_thread(void)
+{
+	sigset_t all, old;
+	pthread_t id;
+	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (wake_fd < 0) {
+		ht_log("cannot create an eventfd; signal and periodic dumps "
+		       "are off");
+		return;
+	}
+	/* The thread inherits a mask with every signal blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = ht_real.pthread_create(&id, NULL, dumper_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		ht_log("cannot start the dump thread; signal and periodic dumps "
+		       "are off");
+		return;
+	}
+	pthread_setname_np(id, "heaptrace");
+	pthread_detach(id);
+}
+
+static void at_exit_dump(void)
+{
+	if (ht_config.on_exit)
+		dump_now("exit");
+}
+
+static void in_child(void)
+{
+	if (wake_fd >= 0)
+		close(wake_fd);
+	wake_fd = -1;
+	pthread_mutex_init(&dump_lock, NULL);
+	next_seq = 1;
+	write_failing = 0;
+	atomic_store(&signal_pending, 0);
+	tracer_forked();
+	threads_forked();
+	start_thread();
+}
+
+void dumper_start(void)
+{
+	start_thread();
+	if (ht_config.signal) {
+		struct sigaction sa = {0};
+		sa.sa_handler = on_dump_signal;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(ht_config.signal, &sa, NULL);
+	}
+	atexit(at_exit_dump);
+	pthread_atfork(NULL, NULL, in_child);
+}
+
+/* The explicit API: a dump now, from the calling thread. 0 on success,
+ * else an errno value. Programs find it with dlsym(RTLD_DEFAULT,
+ * "heaptrace_dump") and so need not link against heaptrace. */
+HT_EXPORT int heaptrace_dump(void)
+{
+	return dump_now("api");
+}

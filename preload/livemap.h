@@ -1,0 +1,85 @@
+/* The live map: sampled pointer -> {stack, size, time}, lock-free.
+ *
+ * Nearly every free() is of an unsampled pointer, so the map keeps a filter
+ * beside it: one byte counter per hash of the pointer, counting the live
+ * samples that hash there. free() reads that one byte and, when it is zero,
+ * goes straight to the real allocator without touching the table. */
+#ifndef HEAPTRACE_LIVEMAP_H
+#define HEAPTRACE_LIVEMAP_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define LIVE_FILTER_BITS 16
+#define LIVE_PROBE_WINDOW 64
+
+/* Key values that are never pointers (the allocator aligns to >= 8). */
+#define LIVE_EMPTY ((uintptr_t)0)
+#define LIVE_BUSY ((uintptr_t)1)
+#define LIVE_TOMB ((uintptr_t)2)
+
+/* Fields are relaxed atomics only so that a dump may read an entry while
+ * its slot is being reused; on x86-64 they compile to plain moves. */
+struct live_entry {
+	_Atomic uintptr_t key;
+	_Atomic uint64_t size;  /* bytes the program asked for */
+	_Atomic uint32_t stack; /* stacktab_id() of the allocating stack */
+	_Atomic uint32_t time;  /* seconds since tracing started */
+};
+
+/* A copy of one entry, as handed out by remove and foreach. */
+struct live_sample {
+	uintptr_t ptr;
+	uint64_t size;
+	uint32_t stack;
+	uint32_t time;
+};
+
+struct livemap {
+	struct live_entry *slots;
+	uint64_t mask;
+	_Atomic uint64_t count;   /* live entries */
+	_Atomic uint64_t dropped; /* inserts that found no free slot */
+	/* One bit per page of slots ever written: a dump skips the pages
+	 * that never held an entry instead of reading (and so faulting in)
+	 * the whole sparse table. */
+	_Atomic uint64_t *touched;
+	_Atomic uint8_t filter[1u << LIVE_FILTER_BITS];
+};
+
+extern struct livemap ht_live;
+
+static inline unsigned live_filter_index(const void *p)
+{
+	return (unsigned)((((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ULL) >>
+			  (64 - LIVE_FILTER_BITS));
+}
+
+/* False: p is certainly not in the map. True: it may be. */
+static inline int livemap_maybe(struct livemap *m, const void *p)
+{
+	return atomic_load_explicit(&m->filter[live_filter_index(p)],
+				    memory_order_relaxed) != 0;
+}
+
+/* capacity is rounded up to a power of two; 0 on success. */
+int livemap_init(struct livemap *m, uint64_t capacity);
+
+/* 1 if remembered, 0 if the probe window was full (counted in dropped). */
+int livemap_insert(struct livemap *m, const void *p, uint64_t size,
+		   uint32_t stack, uint32_t time);
+
+/* 1 and the entry's fields in *out if p was live; it is removed. */
+int livemap_remove(struct livemap *m, const void *p, struct live_sample *out);
+
+/* Makes livemap_maybe() true for p for good: for pointers free() must
+ * look at although they are not samples (the bootstrap buffer). */
+void livemap_pin(struct livemap *m, const void *p);
+
+/* Calls fn for each live entry, read without stopping writers: an entry
+ * changing under the reader is skipped. */
+void livemap_foreach(struct livemap *m,
+		     void (*fn)(const struct live_sample *s, void *arg),
+		     void *arg);
+
+#endif

@@ -1,0 +1,112 @@
+/* See outbuf.h. Formatting goes straight into the buffer; snprintf would
+ * cost several times more per number at the sizes dumps reach. */
+#include "outbuf.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+
+int outbuf_open(struct outbuf *o, int fd, size_t cap)
+{
+	o->fd = fd;
+	o->err = 0;
+	o->len = 0;
+	o->cap = cap;
+	o->buf = arena_map(cap);
+	return o->buf ? 0 : -1;
+}
+
+void out_flush(struct outbuf *o)
+{
+	size_t done = 0;
+	while (done < o->len && !o->err) {
+		ssize_t n = write(o->fd, o->buf + done, o->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			o->err = n < 0 ? errno : ENOSPC;
+		else
+			done += (size_t)n;
+	}
+	o->len = 0;
+}
+
+void outbuf_close(struct outbuf *o)
+{
+	out_flush(o);
+	arena_unmap(o->buf, o->cap);
+	o->buf = NULL;
+}
+
+void out_bytes(struct outbuf *o, const void *p, size_t n)
+{
+	const char *s = p;
+	while (n) {
+		if (o->len == o->cap)
+			out_flush(o);
+		size_t k = o->cap - o->len < n ? o->cap - o->len : n;
+		memcpy(o->buf + o->len, s, k);
+		o->len += k;
+		s += k;
+		n -= k;
+	}
+}
+
+void out_str(struct outbuf *o, const char *s)
+{
+	out_bytes(o, s, strlen(s));
+}
+
+static char *room(struct outbuf *o, size_t n)
+{
+	if (o->cap - o->len < n)
+		out_flush(o);
+	return o->buf + o->len;
+}
+
+void out_u64(struct outbuf *o, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	char *p = room(o, 20);
+	for (int i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	o->len += (size_t)n;
+}
+
+void out_hex(struct outbuf *o, uint64_t v)
+{
+	int digits = 1;
+	while (digits < 16 && (v >> (4 * digits)))
+		digits++;
+	char *p = room(o, 18);
+	p[0] = '0';
+	p[1] = 'x';
+	for (int i = 0; i < digits; i++)
+		p[2 + i] = "0123456789abcdef"[(v >> (4 * (digits - 1 - i))) & 15];
+	o->len += 2 + (size_t)digits;
+}
+
+void out_fixed3(struct outbuf *o, double v)
+{
+	if (!(v == v) || v > 1e18 || v < -1e18) {
+		out_str(o, "0.000");
+		return;
+	}
+	if (v < 0) {
+		out_str(o, "-");
+		v = -v;
+	}
+	uint64_t milli = (uint64_t)llround(v * 1000.0);
+	out_u64(o, milli / 1000);
+	char frac[5] = {'.', (char)('0' + milli / 100 % 10),
+			(char)('0' + milli / 10 % 10), (char)('0' + milli % 10), 0};
+	out_str(o, frac);
+}

@@ -1,0 +1,28 @@
+/* Buffered output to a file descriptor, with the number formats a dump
+ * needs, without stdio (which allocates and locks) and fast enough for
+ * dumps of 100k stacks. */
+#ifndef HEAPTRACE_OUTBUF_H
+#define HEAPTRACE_OUTBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct outbuf {
+	int fd;
+	int err; /* first write error (errno), 0 if none */
+	size_t len, cap;
+	char *buf;
+};
+
+/* 0 on success; the buffer comes from arena_map. */
+int outbuf_open(struct outbuf *o, int fd, size_t cap);
+void outbuf_close(struct outbuf *o); /* flushes and unmaps; fd stays */
+
+void out_flush(struct outbuf *o);
+void out_bytes(struct outbuf *o, const void *p, size_t n);
+void out_str(struct outbuf *o, const char *s);
+void out_u64(struct outbuf *o, uint64_t v);
+void out_hex(struct outbuf *o, uint64_t v); /* 0x..., lowercase */
+void out_fixed3(struct outbuf *o, double v); /* -12.345 */
+
+#endif

@@ -1,0 +1,39 @@
+/* The allocator heaptrace sits on: the next definitions of the allocation
+ * API after this library (glibc, a jemalloc linked into the program, a
+ * tcmalloc preloaded after heaptrace), and the bootstrap buffer that serves
+ * the allocations dlsym makes while they are being looked up. */
+#ifndef HEAPTRACE_REAL_H
+#define HEAPTRACE_REAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+struct ht_real {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*malloc_usable_size)(void *);
+	int (*pthread_create)(pthread_t *, const pthread_attr_t *,
+			      void *(*)(void *), void *);
+	int (*pthread_join)(pthread_t, void **);
+	int (*pthread_detach)(pthread_t);
+};
+
+extern struct ht_real ht_real;
+
+/* Looks every function up once; on this thread, allocations made meanwhile
+ * are served from the bootstrap buffer. */
+void real_resolve(void);
+
+void *bootstrap_alloc(size_t size, size_t align);
+int bootstrap_owns(const void *p);
+size_t bootstrap_size(const void *p);
+
+#endif

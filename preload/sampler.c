@@ -1,0 +1,79 @@
+/* The slow path of sampling: drawing the next countdown. The draw is
+ * floor(E) + 1 with E exponential of mean rate: then "sampled iff n >=
+ * countdown" has probability exactly 1 - exp(-n/rate) for whole n, and by
+ * memorylessness the countdown left after an unsampled allocation is again
+ * the right distribution. */
+#include "sampler.h"
+
+#include <math.h>
+#include <time.h>
+
+#include "config.h"
+#include "real.h"
+#include "tracer.h"
+
+__thread struct ht_thread ht_thread;
+
+static uint64_t next_random(struct ht_thread *t)
+{
+	if (!t->rng) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t->rng = ((uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ULL) ^
+			 ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
+		if (!t->rng)
+			t->rng = 0x2545f4914f6cdd1dULL;
+	}
+	uint64_t x = t->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	t->rng = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+static uint64_t draw_countdown(struct ht_thread *t)
+{
+	uint64_t rate = ht_config.rate;
+	if (rate == 1)
+		return 0;
+	/* u uniform in (0, 1]: 53 random bits, never zero. */
+	double u = (double)((next_random(t) >> 11) + 1) * 0x1.0p-53;
+	double e = -log(u) * (double)rate;
+	return e >= 0x1.0p63 ? (uint64_t)1 << 63 : (uint64_t)e + 1;
+}
+
+enum sample_verdict sampler_slow(struct ht_thread *t, size_t n)
+{
+	if (__builtin_expect(!ht_real.malloc, 0)) {
+		real_resolve();
+		if (!ht_real.malloc)
+			return SAMPLE_BOOT;
+	}
+	if (t->guard)
+		return SAMPLE_NO;
+	int state = tracer_state();
+	if (state != TRACER_ON) {
+		if (state == TRACER_FAILED)
+			t->countdown = SAMPLER_NEVER;
+		return SAMPLE_NO;
+	}
+	if (!t->rng) {
+		/* A new thread: start it at a random point of the process. */
+		t->countdown = draw_countdown(t);
+		if (n < t->countdown) {
+			t->countdown -= n;
+			return SAMPLE_NO;
+		}
+	}
+	t->countdown = draw_countdown(t);
+	return SAMPLE_YES;
+}
+
+double sampler_weight(uint64_t n)
+{
+	uint64_t rate = ht_config.rate;
+	if (rate == 1)
+		return 1.0;
+	return 1.0 / -expm1(-(double)n / (double)rate);
+}

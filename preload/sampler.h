@@ -1,0 +1,49 @@
+/* Byte-weighted Poisson sampling, and the per-thread state of the hot path.
+ *
+ * Each thread counts down the bytes left until its next sample. An
+ * allocation of n bytes is sampled when n >= countdown, which happens with
+ * probability 1 - exp(-n/rate); it then stands for 1/p allocations. The
+ * only work an unsampled allocation does is one compare and one subtract on
+ * initial-exec TLS. */
+#ifndef HEAPTRACE_SAMPLER_H
+#define HEAPTRACE_SAMPLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ht_thread {
+	uint64_t countdown; /* bytes before the next sample; 0 = slow path */
+	uint64_t rng;       /* xorshift64* state; 0 = not yet seeded */
+	int guard;          /* inside the tracer: allocations are untraced */
+	int resolving;      /* looking up the real allocator */
+};
+
+extern __thread struct ht_thread ht_thread;
+
+enum sample_verdict {
+	SAMPLE_NO,   /* call the real allocator, record nothing */
+	SAMPLE_YES,  /* call the real allocator, then record the block */
+	SAMPLE_BOOT, /* the real allocator is not known yet: bootstrap */
+};
+
+/* The slow half of sample_check: seeding, redrawing, the guard. */
+enum sample_verdict sampler_slow(struct ht_thread *t, size_t n);
+
+static inline enum sample_verdict sample_check(size_t n)
+{
+	struct ht_thread *t = &ht_thread;
+	if (__builtin_expect(n < t->countdown, 1)) {
+		t->countdown -= n;
+		return SAMPLE_NO;
+	}
+	return sampler_slow(t, n);
+}
+
+/* Objects one sample of n bytes stands for (1/p); 1 at rate 1. */
+double sampler_weight(uint64_t n);
+
+/* Stop sampling on this thread for good (the tracer has failed). */
+#define SAMPLER_NEVER UINT64_MAX
+
+#endif

@@ -1,0 +1,262 @@
+/* Interposes pthread_create, pthread_join and pthread_detach.
+ *
+ * A new thread registers itself (find-or-create by its pthread_t) when it
+ * starts, and a key destructor marks it exited; the creator never touches
+ * the registry, so no ordering between the two is assumed. A join returns
+ * only after the thread's destructors ran, so the entry it removes always
+ * exists by then. A detach that comes before the thread registered leaves
+ * a marker the thread finds. Detached threads leave the registry when they
+ * exit; joinable ones stay, as "unjoined", until joined. */
+#include "threads.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "config.h"
+#include "intalloc.h"
+#include "outbuf.h"
+#include "real.h"
+#include "sampler.h"
+#include "stacktab.h"
+#include "tracer.h"
+#include "unwind.h"
+
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) int_alloc(sz)
+#define uthash_free(ptr, sz) int_free(ptr, sz)
+#define uthash_nonfatal_oom(obj) ((void)(obj))
+#include <uthash.h>
+
+#define HT_EXPORT __attribute__((visibility("default")))
+
+struct thread_entry {
+	pthread_t id;
+	uint32_t stack;  /* creation stack (stacktab id), 0 = unknown */
+	int started, exited, detached;
+	UT_hash_handle hh;
+};
+
+struct start_arg {
+	void *(*fn)(void *);
+	void *arg;
+	uint32_t stack;
+	int detached;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_entry *threads;
+static pthread_key_t exit_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+/* Under lock. */
+static struct thread_entry *entry_for(pthread_t id)
+{
+	struct thread_entry *e;
+	HASH_FIND(hh, threads, &id, sizeof(id), e);
+	if (e)
+		return e;
+	e = int_alloc(sizeof(*e));
+	if (!e)
+		return NULL;
+	e->id = id;
+	HASH_ADD(hh, threads, id, sizeof(id), e);
+	struct thread_entry *added;
+	HASH_FIND(hh, threads, &id, sizeof(id), added);
+	if (added != e) /* the add ran out of memory */
+		int_free(e, sizeof(*e));
+	return added;
+}
+
+static void drop(struct thread_entry *e)
+{
+	HASH_DEL(threads, e);
+	int_free(e, sizeof(*e));
+}
+
+static void on_thread_exit(void *unused)
+{
+	(void)unused;
+	pthread_t self = pthread_self();
+	struct thread_entry *e;
+	pthread_mutex_lock(&lock);
+	HASH_FIND(hh, threads, &self, sizeof(self), e);
+	if (e) {
+		if (e->detached)
+			drop(e);
+		else
+			e->exited = 1;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&exit_key, on_thread_exit);
+}
+
+static void *thread_start(void *p)
+{
+	struct start_arg a = *(struct start_arg *)p;
+	struct ht_thread *t = &ht_thread;
+	t->guard = 1;
+	pthread_mutex_lock(&lock);
+	int_free(p, sizeof(a));
+	struct thread_entry *e = entry_for(pthread_self());
+	if (e) {
+		e->stack = a.stack;
+		e->started = 1;
+		e->detached |= a.detached;
+	}
+	pthread_mutex_unlock(&lock);
+	pthread_setspecific(exit_key, (void *)1);
+	t->guard = 0;
+	return a.fn(a.arg);
+}
+
+HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
+			     void *(*fn)(void *), void *arg)
+{
+	if (!ht_real.pthread_create)
+		real_resolve();
+	struct ht_thread *t = &ht_thread;
+	if (t->guard)
+		return ht_real.pthread_create(id, attr, fn, arg);
+	t->guard = 1;
+	pthread_once(&key_once, make_key);
+	pthread_mutex_lock(&lock);
+	struct start_arg *a = int_alloc(sizeof(*a));
+	pthread_mutex_unlock(&lock);
+	if (!a) {
+		t->guard = 0;
+		return ht_real.pthread_create(id, attr, fn, arg);
+	}
+	a->fn = fn;
+	a->arg = arg;
+	if (attr) {
+		int state;
+		if (pthread_attr_getdetachstate(attr, &state) == 0)
+			a->detached = state == PTHREAD_CREATE_DETACHED;
+	}
+	if (tracer_state() == TRACER_ON) {
+		uintptr_t frames[HT_MAX_FRAMES_LIMIT];
+		int n = unwind_capture(frames, (int)ht_config.max_frames);
+		struct stack_rec *r = stacktab_intern(&ht_stacks, frames,
+						      (uint32_t)n);
+		a->stack = r ? stacktab_id(&ht_stacks, r) : 0;
+	}
+	t->guard = 0;
+	int rc = ht_real.pthread_create(id, attr, thread_start, a);
+	if (rc) {
+		pthread_mutex_lock(&lock);
+		int_free(a, sizeof(*a));
+		pthread_mutex_unlock(&lock);
+	}
+	return rc;
+}
+
+HT_EXPORT int pthread_join(pthread_t id, void **ret)
+{
+	if (!ht_real.pthread_join)
+		real_resolve();
+	int rc = ht_real.pthread_join(id, ret);
+	if (rc == 0) {
+		struct thread_entry *e;
+		pthread_mutex_lock(&lock);
+		HASH_FIND(hh, threads, &id, sizeof(id), e);
+		if (e)
+			drop(e);
+		pthread_mutex_unlock(&lock);
+	}
+	return rc;
+}
+
+HT_EXPORT int pthread_detach(pthread_t id)
+{
+	if (!ht_real.pthread_detach)
+		real_resolve();
+	/* Mark first: once detached, the thread may exit and its id be
+	 * reused at any moment. */
+	pthread_mutex_lock(&lock);
+	struct thread_entry *e = entry_for(id);
+	if (e) {
+		if (e->exited)
+			drop(e);
+		else
+			e->detached = 1;
+	}
+	pthread_mutex_unlock(&lock);
+	return ht_real.pthread_detach(id);
+}
+
+struct stack_count {
+	uint32_t stack;
+	uint64_t live, unjoined;
+	UT_hash_handle hh;
+};
+
+void threads_put(struct outbuf *o)
+{
+	struct stack_count *counts = NULL, *c, *tmp;
+	uint64_t live = 0, unjoined = 0;
+	struct thread_entry *e, *etmp;
+	pthread_mutex_lock(&lock);
+	HASH_ITER(hh, threads, e, etmp)
+	{
+		if (!e->started)
+			continue;
+		HASH_FIND(hh, counts, &e->stack, sizeof(e->stack), c);
+		if (!c) {
+			c = int_alloc(sizeof(*c));
+			if (!c)
+				continue;
+			c->stack = e->stack;
+			HASH_ADD(hh, counts, stack, sizeof(c->stack), c);
+			struct stack_count *added;
+			HASH_FIND(hh, counts, &e->stack, sizeof(e->stack), added);
+			if (added != c) {
+				int_free(c, sizeof(*c));
+				continue;
+			}
+		}
+		if (e->exited)
+			c->unjoined++, unjoined++;
+		else
+			c->live++, live++;
+	}
+	pthread_mutex_unlock(&lock);
+	HASH_ITER(hh, counts, c, tmp)
+	{
+		out_str(o, "# threads: ");
+		out_u64(o, c->live);
+		out_str(o, " ");
+		out_u64(o, c->unjoined);
+		out_str(o, " @");
+		if (c->stack) {
+			const struct stack_rec *r = stacktab_rec(&ht_stacks, c->stack);
+			for (uint32_t i = 0; i < r->nframes; i++) {
+				out_str(o, " ");
+				out_hex(o, r->frames[i]);
+			}
+		}
+		out_str(o, "\n");
+	}
+	out_str(o, "# threads_total: ");
+	out_u64(o, live);
+	out_str(o, " ");
+	out_u64(o, unjoined);
+	out_str(o, "\n");
+	pthread_mutex_lock(&lock);
+	HASH_ITER(hh, counts, c, tmp)
+	{
+		HASH_DEL(counts, c);
+		int_free(c, sizeof(*c));
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void threads_forked(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	threads = NULL; /* the other threads are gone in the child */
+}

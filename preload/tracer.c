@@ -1,0 +1,134 @@
+/* Brings the tracer up (from a constructor, so that dlopen and thread
+ * creation never happen inside a malloc call), and records samples.
+ * Allocations made before the constructor runs are simply not sampled. */
+#include "tracer.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "config.h"
+#include "dumper.h"
+#include "livemap.h"
+#include "log.h"
+#include "real.h"
+#include "sampler.h"
+#include "stacktab.h"
+#include "unwind.h"
+
+static _Atomic int state = TRACER_OFF;
+static const char *_Atomic error_text;
+static uint64_t start_mono_s;
+static uint64_t start_unix_ns;
+
+int tracer_state(void)
+{
+	return atomic_load_explicit(&state, memory_order_acquire);
+}
+
+void tracer_fail(const char *why)
+{
+	const char *none = NULL;
+	if (atomic_compare_exchange_strong(&error_text, &none, why))
+		ht_log("%s; sampling stops, the program runs on", why);
+	atomic_store(&state, TRACER_FAILED);
+}
+
+const char *tracer_error(void)
+{
+	return atomic_load(&error_text);
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t tracer_now_s(void)
+{
+	return (uint32_t)(clock_ns(CLOCK_MONOTONIC_COARSE) / 1000000000ULL -
+			  start_mono_s);
+}
+
+uint64_t tracer_start_unix_ns(void)
+{
+	return start_unix_ns;
+}
+
+void tracer_forked(void)
+{
+	start_mono_s = clock_ns(CLOCK_MONOTONIC_COARSE) / 1000000000ULL;
+	start_unix_ns = clock_ns(CLOCK_REALTIME);
+}
+
+__attribute__((constructor)) static void tracer_start(void)
+{
+	int off = TRACER_OFF;
+	if (!atomic_compare_exchange_strong(&state, &off, TRACER_STARTING))
+		return;
+	struct ht_thread *t = &ht_thread;
+	t->guard = 1;
+	if (!ht_real.malloc)
+		real_resolve();
+	tracer_forked();
+	config_load();
+	if (!ht_real.malloc) {
+		tracer_fail("cannot find the real malloc with dlsym(RTLD_NEXT)");
+	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity,
+				 ht_config.max_frames) ||
+		   livemap_init(&ht_live, ht_config.live_capacity)) {
+		tracer_fail("cannot map memory for the tables");
+	} else {
+		unwind_init();
+		atomic_store_explicit(&state, TRACER_ON, memory_order_release);
+	}
+	/* Dumps are written even when sampling failed: they say why. */
+	dumper_start();
+	t->guard = 0;
+}
+
+void tracer_record_alloc(void *p, size_t n)
+{
+	if (!p)
+		return;
+	struct ht_thread *t = &ht_thread;
+	int saved = errno;
+	t->guard = 1;
+	uintptr_t frames[HT_MAX_FRAMES_LIMIT];
+	int nf = unwind_capture(frames, (int)ht_config.max_frames);
+	struct stack_rec *r = stacktab_intern(&ht_stacks, frames, (uint32_t)nf);
+	if (r) {
+		double w = sampler_weight(n);
+		stack_count(r, 0, w, w * (double)n);
+		if (!livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
+				    tracer_now_s()))
+			stack_count(r, 1, w, w * (double)n);
+	}
+	t->guard = 0;
+	errno = saved;
+}
+
+void tracer_count_freed(const struct live_sample *s)
+{
+	double w = sampler_weight(s->size);
+	stack_count(stacktab_rec(&ht_stacks, s->stack), 1, w,
+		    w * (double)s->size);
+}
+
+void tracer_reattach(void *p, const struct live_sample *s)
+{
+	if (!livemap_insert(&ht_live, p, s->size, s->stack, s->time))
+		tracer_count_freed(s);
+}
+
+int tracer_record_free(void *p)
+{
+	struct live_sample s;
+	if (bootstrap_owns(p))
+		return 1;
+	if (livemap_remove(&ht_live, p, &s))
+		tracer_count_freed(&s);
+	return 0;
+}

@@ -1,0 +1,40 @@
+/* The tracer's lifecycle and the slow path that records samples. */
+#ifndef HEAPTRACE_TRACER_H
+#define HEAPTRACE_TRACER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum tracer_state { TRACER_OFF, TRACER_STARTING, TRACER_ON, TRACER_FAILED };
+
+int tracer_state(void);
+
+/* Records a sampled block (nothing if p is NULL). errno is preserved. */
+void tracer_record_alloc(void *p, size_t n);
+
+/* Called for a pointer the live map's filter flagged: forgets it if it is
+ * a live sample. Returns 1 if p is from the bootstrap buffer, which must
+ * not reach the real free. */
+int tracer_record_free(void *p);
+
+/* realloc support: once realloc has taken p's record out of the live map
+ * (livemap_remove), it either counts it freed or, when the real realloc
+ * failed and p is still the program's, puts it back. */
+struct live_sample;
+void tracer_reattach(void *p, const struct live_sample *s);
+void tracer_count_freed(const struct live_sample *s);
+
+/* Stops sampling for good, saying why once; the next dump records it. */
+void tracer_fail(const char *why);
+const char *tracer_error(void);
+
+/* Seconds since tracing started (for allocation ages). */
+uint32_t tracer_now_s(void);
+
+/* CLOCK_REALTIME when tracing started in this process, in ns. */
+uint64_t tracer_start_unix_ns(void);
+
+/* In a forked child: restart the clock of this process. */
+void tracer_forked(void);
+
+#endif
