@@ -39,6 +39,13 @@ $(B)/tests/%: tests/progs/%.cc
 
 include tests/progs/extra.mk
 
+$(B)/grow: docs/examples/grow.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $<
+
+demo: deps $(B)/libheaptrace.so $(B)/grow
+	sh docs/examples/demo.sh
+
 deps:
 	@sh tests/install-deps.sh
 
@@ -55,4 +62,4 @@ install: $(B)/libheaptrace.so
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps check install clean
+.PHONY: all deps check demo install clean

@@ -3,6 +3,7 @@ under the preload, and reading dumps back through the peer parsers
 (`go tool pprof`, `google-pprof`) so that tests check against a reader we did
 not write."""
 import glob
+import math
 import os
 import re
 import subprocess
@@ -124,42 +125,57 @@ def pprof_raw(dump, exe=None):
     return parse_pprof_raw(text)
 
 
+# `go tool pprof -raw` prints each location as
+#   "%6d: %#x " ["M=%d "] ["[F] "] then, per line (innermost inlined frame
+#   first), "NAME FILE:LINE s=START" ["(SYSTEM NAME)"], or "??" for a line
+#   without a function; lines after the first are indented 13 spaces. A
+#   location with no lines (unsymbolized) ends after its prefix, and NAME
+#   may be empty or hold spaces ("operator new").
+_RAW_LOC_RE = re.compile(r"^\s*(\d+): 0x[0-9a-f]+ (?:M=\d+ )?(?:\[F\] )?(.*)$")
+_RAW_LINE_RE = re.compile(r"^(.*) (\S*):-?\d+ s=-?\d+(?:\(.*\))?$")
+_RAW_SAMPLE_RE = re.compile(r"^((?:\s+-?\d+)+): ((?:\d+ )*)$")
+
+
+def _raw_function(text):
+    """The function name of one printed line; "?" when there is none."""
+    m = _RAW_LINE_RE.match(text)
+    name = m.group(1) if m else ""
+    return name if name and name != "??" else "?"
+
+
 def parse_pprof_raw(text):
-    lines = text.splitlines()
+    """`go tool pprof -raw` output: (sample types as printed, e.g.
+    "inuse_space/bytes[dflt]", [(values, [function names innermost first])]).
+    An unsymbolized location, or a line without a function name, is "?"."""
     types = []
     samples = []
     locations = {}
     section = None
     pending = []
-    for line in lines:
-        if line.startswith("Samples:"):
-            section = "samples"
-            continue
-        if line.startswith("Locations"):
+    last = None
+    for line in text.splitlines():
+        if line == "Samples:":
+            section = "types"
+        elif line == "Locations":
             section = "locations"
-            continue
-        if line.startswith("Mappings"):
+        elif line == "Mappings":
             section = None
-            continue
-        if section == "samples":
-            if not types:
-                types = line.split()
-                continue
-            m = re.match(r"^\s*([-\d ]+):((?: \d+)*)\s*$", line)
-            if m:
+        elif section == "types":
+            types = line.split()
+            section = "samples"
+        elif section == "samples":
+            m = _RAW_SAMPLE_RE.match(line)
+            if m:  # label lines ("bytes:[184]") do not match
                 values = [int(v) for v in m.group(1).split()]
-                ids = [int(v) for v in m.group(2).split()]
-                pending.append((values, ids))
+                pending.append((values, [int(v) for v in m.group(2).split()]))
         elif section == "locations":
-            m = re.match(r"^\s*(\d+): 0x[0-9a-f]+ M=\d+ (\S+)", line)
+            m = _RAW_LOC_RE.match(line)
             if m:
-                locations[int(m.group(1))] = [m.group(2)]
                 last = int(m.group(1))
-            else:
-                # pprof appends "(system name)" when it simplified a C++ name.
-                m = re.match(r"^\s+(\S+) \S+:\d+ s=\d+(?:\(.*\))?$", line)
-                if m and locations:
-                    locations[last].append(m.group(1))
+                rest = m.group(2)
+                locations[last] = [_raw_function(rest)] if rest else ["?"]
+            elif last is not None and line.startswith(" " * 13):
+                locations[last].append(_raw_function(line[13:]))
     for values, ids in pending:
         names = []
         for i in ids:
@@ -202,3 +218,85 @@ def parse_top(text):
     if not rows:
         raise AssertionError(f"no table header in: {text!r}")
     return nodes, order, legend
+
+
+def pprof_by_leaf(dump, exe):
+    """{leaf function: {sample type: value}} as `go tool pprof` reads the
+    dump, summed over samples (pprof itself drops allocator frames)."""
+    types, samples = pprof_raw(dump, exe)
+    names = [t.split("/")[0] for t in types]
+    out = {}
+    for values, frames in samples:
+        leaf = frames[0] if frames else "?"
+        acc = out.setdefault(leaf, dict.fromkeys(names, 0))
+        for name, v in zip(names, values):
+            acc[name] += v
+    return out
+
+
+def pprof_totals(dump, exe):
+    """{sample type: total} as `go tool pprof` reads the dump."""
+    totals = {}
+    for acc in pprof_by_leaf(dump, exe).values():
+        for name, v in acc.items():
+            totals[name] = totals.get(name, 0) + v
+    return totals
+
+
+def google_pprof_total(dump, exe, kind):
+    """The `Total:` google-pprof (the perl pprof) prints for one of
+    inuse_space, inuse_objects, alloc_space, alloc_objects."""
+    out = run(["google-pprof", "--text", "--show_bytes", "--" + kind, exe, dump]).stdout
+    m = re.search(r"^Total: (-?[\d.]+) (B|objects)$", out, re.M)
+    if not m:
+        raise AssertionError(f"google-pprof printed no total: {out[:500]}")
+    return float(m.group(1))
+
+
+OWN_TOTALS = {
+    "inuse_space": "inuse_bytes",
+    "inuse_objects": "inuse_objects",
+    "alloc_space": "alloc_bytes",
+    "alloc_objects": "alloc_objects",
+}
+
+
+def rounding_bound(dump, inuse, space):
+    """How far a reader's scaled total may be from the exact estimate
+    because the legacy format holds whole counts: rounding a line's count
+    by up to 1/2 moves its scaled bytes by up to half its scaled mean size
+    and its scaled objects by up to one scale factor."""
+    rate = int(dump_meta(dump)["rate"])
+    bound = 0.0
+    for c, b, ac, ab, _ in dump_samples(dump):
+        c, b = (c, b) if inuse else (ac, ab)
+        if c and b:
+            scale = 1 / -math.expm1(-(b / c) / rate)
+            bound += scale * (0.5 * b / c + 1 if space else 1)
+    return bound
+
+
+def assert_readers_agree(dump, exe, google=True):
+    """go tool pprof (and google-pprof) totals match the dump's own `#`
+    estimates: exactly at rate 1; otherwise within the rounding that whole
+    numbers in the legacy format force (see rounding_bound)."""
+    meta = dump_meta(dump)
+    exact = meta["rate"] == "1"
+    go = pprof_totals(dump, exe)
+    bounds = {} if exact else {
+        kind: rounding_bound(dump, kind.startswith("inuse"), kind.endswith("space"))
+        for kind in OWN_TOTALS}
+    for kind, key in OWN_TOTALS.items():
+        own = float(meta[key])
+        readers = {"go tool pprof": go.get(kind, 0)}
+        if google:
+            readers["google-pprof"] = google_pprof_total(dump, exe, kind)
+        for reader, got in readers.items():
+            if exact:
+                ok = round(got) == round(own)
+            else:
+                ok = abs(got - own) <= bounds[kind] + 1e-6 * own
+            if not ok:
+                raise AssertionError(
+                    f"{reader} reads {kind}={got} from {dump}, heaptrace says {own}"
+                )
