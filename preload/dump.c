@@ -4,8 +4,7 @@
  * that change while being read are skipped (they only feed the ages).
  *
  * Each stack's estimate is written as the integers that pprof's heap_v2
- * scaling, 1/(1-exp(-avg/rate)), turns back into that estimate: objects
- * carry the rounding of a whole count, bytes are solved for exactly. */
+ * scaling, 1/(1-exp(-avg/rate)), turns back into that estimate. */
 #include "dump.h"
 
 #include <errno.h>
@@ -45,58 +44,23 @@ struct dump_state {
 	uint32_t now_s;
 };
 
-/* g(u) = u / (1 - exp(-u)): the reader's bytes per (count * rate). */
-static double g(double u)
-{
-	return u / -expm1(-u);
-}
-
-/* The integers (c, b) that the reader scales back to (objs, bytes). */
+/* The integers (c, b) that the reader scales back to about (objs, bytes):
+ * both times 1-exp(-x/rate), x the mean size, as jemalloc writes them. The
+ * rounding of c to a whole count is the one error left, about 1/(2c)
+ * relative on each line, and it does not favour either direction. */
 static void reader_pair(double objs, double bytes, uint64_t *c, uint64_t *b)
 {
-	double rate = (double)ht_config.rate;
-	if (objs <= 0.5 || bytes <= 0) {
-		*c = objs > 0.5 && ht_config.rate == 1 ? (uint64_t)llround(objs) : 0;
-		*b = 0;
+	if (objs < 0.5) {
+		*c = *b = 0;
 		return;
 	}
-	if (ht_config.rate == 1) {
-		*c = (uint64_t)llround(objs);
-		*b = (uint64_t)llround(bytes);
-		return;
-	}
-	double x = bytes / objs;
-	double cd = floor(objs * -expm1(-x / rate) + 0.5);
-	double cmax = floor(bytes / rate);
-	if (cd > cmax)
-		cd = cmax;
-	if (cd < 1)
-		cd = 1;
-	double y = bytes / (cd * rate);
-	if (y <= 1.0) { /* below what one sample can stand for: no solution */
-		*c = 1;
-		*b = (uint64_t)llround(bytes * -expm1(-x / rate));
-		return;
-	}
-	/* Newton from the right on a convex increasing function: monotone. */
-	double u = y;
-	for (int i = 0; i < 60; i++) {
-		double e = exp(-u), q = 1 - e;
-		double f = g(u) - y;
-		double df = (q - u * e) / (q * q);
-		if (!(df > 0))
-			break;
-		double next = u - f / df;
-		if (!(next > 0) || fabs(next - u) <= 1e-15 * u) {
-			u = next > 0 ? next : u;
-			break;
-		}
-		u = next;
-	}
-	*c = (uint64_t)cd;
-	*b = (uint64_t)llround(u * cd * rate);
-	if (*b == 0)
-		*b = 1;
+	double q = 1.0;
+	if (ht_config.rate > 1 && bytes > 0)
+		q = -expm1(-(bytes / objs) / (double)ht_config.rate);
+	*c = (uint64_t)llround(objs * q);
+	*b = (uint64_t)llround(bytes * q);
+	if (*c == 0 && *b > 0)
+		*c = 1; /* a count of 0 with bytes is an error to readers */
 }
 
 static void snap_one(struct stack_rec *r, void *arg)
