@@ -15,6 +15,7 @@
 #include "tracer.h"
 
 #define HT_EXPORT __attribute__((visibility("default")))
+#define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 static inline void *after_alloc(enum sample_verdict v, void *p, size_t n)
@@ -24,12 +25,21 @@ static inline void *after_alloc(enum sample_verdict v, void *p, size_t n)
 	return p;
 }
 
-HT_EXPORT void *malloc(size_t n)
+/* The hot functions keep their slow halves out of line, so that the
+ * common path needs no stack frame: test, subtract, tail call. */
+__attribute__((noinline)) static void *malloc_slow(size_t n)
 {
-	enum sample_verdict v = sample_check(n);
+	enum sample_verdict v = sampler_slow(&ht_thread, n);
 	if (unlikely(v == SAMPLE_BOOT))
 		return bootstrap_alloc(n, 16);
 	return after_alloc(v, ht_real.malloc(n), n);
+}
+
+HT_EXPORT void *malloc(size_t n)
+{
+	if (sample_skip(n))
+		return ht_real.malloc(n);
+	return malloc_slow(n);
 }
 
 __attribute__((noinline)) static void free_slow(void *p)
@@ -49,15 +59,23 @@ HT_EXPORT void free(void *p)
 	ht_real.free(p);
 }
 
+__attribute__((noinline)) static void *calloc_slow(size_t count, size_t size,
+						   size_t n)
+{
+	enum sample_verdict v = sampler_slow(&ht_thread, n);
+	if (unlikely(v == SAMPLE_BOOT)) /* zeroed: the buffer is never reused */
+		return n == SIZE_MAX ? NULL : bootstrap_alloc(n, 16);
+	return after_alloc(v, ht_real.calloc(count, size), n);
+}
+
 HT_EXPORT void *calloc(size_t count, size_t size)
 {
 	size_t n;
 	if (__builtin_mul_overflow(count, size, &n))
 		n = SIZE_MAX; /* the real calloc fails it with ENOMEM */
-	enum sample_verdict v = sample_check(n);
-	if (unlikely(v == SAMPLE_BOOT))
-		return n == SIZE_MAX ? NULL : bootstrap_alloc(n, 16);
-	return after_alloc(v, ht_real.calloc(count, size), n);
+	if (sample_skip(n))
+		return ht_real.calloc(count, size);
+	return calloc_slow(count, size, n);
 }
 
 /* realloc of a block that may be a sample, or a new block that is one. */
@@ -89,10 +107,11 @@ realloc_slow(void *old, size_t n, int old_maybe, enum sample_verdict v)
 HT_EXPORT void *realloc(void *old, size_t n)
 {
 	int old_maybe = old && livemap_maybe(&ht_live, old);
-	enum sample_verdict v = sample_check(n);
-	if (unlikely(old_maybe || v != SAMPLE_NO))
-		return realloc_slow(old, n, old_maybe, v);
-	return ht_real.realloc(old, n);
+	if (likely(!old_maybe) && sample_skip(n))
+		return ht_real.realloc(old, n);
+	enum sample_verdict v = old_maybe ? sample_check(n)
+					  : sampler_slow(&ht_thread, n);
+	return realloc_slow(old, n, old_maybe, v);
 }
 
 HT_EXPORT void *reallocarray(void *old, size_t count, size_t size)

@@ -30,14 +30,20 @@ enum sample_verdict {
 /* The slow half of sample_check: seeding, redrawing, the guard. */
 enum sample_verdict sampler_slow(struct ht_thread *t, size_t n);
 
-static inline enum sample_verdict sample_check(size_t n)
+/* The common path: true when n bytes are not sampled (nearly always). */
+static inline int sample_skip(size_t n)
 {
 	struct ht_thread *t = &ht_thread;
 	if (__builtin_expect(n < t->countdown, 1)) {
 		t->countdown -= n;
-		return SAMPLE_NO;
+		return 1;
 	}
-	return sampler_slow(t, n);
+	return 0;
+}
+
+static inline enum sample_verdict sample_check(size_t n)
+{
+	return sample_skip(n) ? SAMPLE_NO : sampler_slow(&ht_thread, n);
 }
 
 /* Objects one sample of n bytes stands for (1/p); 1 at rate 1. */
