@@ -26,6 +26,7 @@
 #include "dump.h"
 #include "log.h"
 #include "real.h"
+#include "retention.h"
 #include "sampler.h"
 #include "threads.h"
 #include "tracer.h"
@@ -48,6 +49,7 @@ static int dump_now(const char *trigger)
 	pthread_mutex_lock(&dump_lock);
 	int err = dump_write(trigger, next_seq, path, sizeof(path));
 	if (err == 0) {
+		retention_add(next_seq);
 		next_seq++;
 		if (write_failing)
 			ht_log("dumps to %s work again", ht_config.dir);
@@ -89,6 +91,7 @@ static void *dumper_main(void *arg)
 {
 	(void)arg;
 	ht_thread.guard = 1;
+	retention_sweep_stale();
 	uint64_t interval = ht_config.interval_ms;
 	uint64_t next = interval ? now_ms() + interval : 0;
 	for (;;) {
@@ -158,6 +161,7 @@ static void in_child(void)
 	atomic_store(&signal_pending, 0);
 	tracer_forked();
 	threads_forked();
+	retention_forked();
 	start_thread();
 }
 
