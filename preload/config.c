@@ -84,6 +84,34 @@ static int parse_signal(const char *s, int *sig)
 	return 0;
 }
 
+/* "60,600,3600": increasing whole seconds, at most HT_MAX_AGE_BOUNDS. */
+static int parse_ages(const char *s, struct ht_config *c)
+{
+	uint32_t bounds[HT_MAX_AGE_BOUNDS];
+	unsigned n = 0;
+	while (*s) {
+		char num[16];
+		size_t len = strcspn(s, ",");
+		uint64_t v;
+		if (n == HT_MAX_AGE_BOUNDS || len == 0 || len >= sizeof(num))
+			return -1;
+		memcpy(num, s, len);
+		num[len] = '\0';
+		if (parse_uint(num, 1, 100u * 365 * 86400, &v) ||
+		    (n && v <= bounds[n - 1]))
+			return -1;
+		bounds[n++] = (uint32_t)v;
+		s += len;
+		if (*s == ',' && *++s == '\0')
+			return -1;
+	}
+	if (n == 0)
+		return -1;
+	memcpy(c->age_bounds_s, bounds, sizeof(bounds));
+	c->n_age_bounds = n;
+	return 0;
+}
+
 static void bad(const char *var, const char *value, const char *why,
 		const char *dflt)
 {
@@ -123,6 +151,10 @@ void config_load(void)
 	c->max_frames = 64;
 	c->keep = 64;
 	c->on_exit = 1;
+	c->n_age_bounds = 3;
+	c->age_bounds_s[0] = 60;
+	c->age_bounds_s[1] = 600;
+	c->age_bounds_s[2] = 3600;
 
 	load_uint("HEAPTRACE_RATE", 1, 1ULL << 40, &c->rate,
 		  "is not a whole number of bytes from 1 to 2^40", "524288");
@@ -151,6 +183,12 @@ void config_load(void)
 	v = (uint64_t)c->on_exit;
 	load_uint("HEAPTRACE_ON_EXIT", 0, 1, &v, "is not 0 or 1", "1");
 	c->on_exit = (int)v;
+
+	s = getenv("HEAPTRACE_AGES");
+	if (s && parse_ages(s, c))
+		bad("HEAPTRACE_AGES", s,
+		    "is not 1 to 7 increasing whole seconds separated by commas",
+		    "60,600,3600");
 
 	/* Capacities: rate 1 records every live block, so it gets more room. */
 	uint64_t stacks = 1 << 17, live = c->rate == 1 ? 1 << 22 : 1 << 18;

@@ -4,6 +4,9 @@
 
 #include <stdint.h>
 
+#define HT_MAX_FRAMES_LIMIT 256
+#define HT_MAX_AGE_BOUNDS 7
+
 struct ht_config {
 	uint64_t rate;          /* mean bytes between samples; 1 = all */
 	uint64_t interval_ms;   /* periodic dumps; 0 = off */
@@ -14,11 +17,12 @@ struct ht_config {
 	int on_exit;            /* dump at exit */
 	uint32_t stack_capacity; /* distinct stacks (power of two slots) */
 	uint32_t live_capacity;  /* live sampled allocations (slots) */
+	unsigned n_age_bounds;   /* age buckets are n_age_bounds + 1 */
+	uint32_t age_bounds_s[HT_MAX_AGE_BOUNDS];
 };
 
 extern struct ht_config ht_config;
 
-#define HT_MAX_FRAMES_LIMIT 256
 
 /* Reads the environment into ht_config; each malformed value gets one line
  * on stderr naming the variable, the value and the default used. */

@@ -27,8 +27,7 @@
 #include "tracer.h"
 #include "unwind.h"
 
-#define AGE_BUCKETS 4
-static const uint32_t age_bounds_s[AGE_BUCKETS - 1] = {60, 600, 3600};
+#define AGE_BUCKETS (HT_MAX_AGE_BOUNDS + 1)
 
 struct snap {
 	struct stack_rec *rec;
@@ -114,8 +113,8 @@ static void add_age(const struct live_sample *ls, void *arg)
 	if (s->rec != r)
 		return;
 	uint32_t age = d->now_s > ls->time ? d->now_s - ls->time : 0;
-	int b = 0;
-	while (b < AGE_BUCKETS - 1 && age >= age_bounds_s[b])
+	unsigned b = 0;
+	while (b < ht_config.n_age_bounds && age >= ht_config.age_bounds_s[b])
 		b++;
 	double w = sampler_weight(ls->size);
 	s->ages[b][0] += w;
@@ -320,9 +319,9 @@ static void put_header(struct outbuf *o, const struct dump_state *d,
 	kv_u64(o, "tracer_bytes", arena_resident_bytes());
 	kv_u64(o, "tracer_mapped_bytes", arena_mapped_bytes());
 	out_str(o, "# age_buckets_s:");
-	for (int b = 0; b < AGE_BUCKETS - 1; b++) {
+	for (unsigned b = 0; b < ht_config.n_age_bounds; b++) {
 		out_str(o, " ");
-		out_u64(o, age_bounds_s[b]);
+		out_u64(o, ht_config.age_bounds_s[b]);
 	}
 	out_str(o, "\n");
 	if (tracer_error())
@@ -339,7 +338,7 @@ static void put_samples(struct outbuf *o, const struct dump_state *d)
 		if (!s->live_samples)
 			continue;
 		out_str(o, "# ages:");
-		for (int b = 0; b < AGE_BUCKETS; b++) {
+		for (unsigned b = 0; b <= ht_config.n_age_bounds; b++) {
 			out_str(o, " ");
 			out_u64(o, (uint64_t)llround(s->ages[b][0]));
 			out_str(o, " ");

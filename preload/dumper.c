@@ -91,7 +91,6 @@ static void *dumper_main(void *arg)
 {
 	(void)arg;
 	ht_thread.guard = 1;
-	retention_sweep_stale();
 	uint64_t interval = ht_config.interval_ms;
 	uint64_t next = interval ? now_ms() + interval : 0;
 	for (;;) {
@@ -167,6 +166,7 @@ static void in_child(void)
 
 void dumper_start(void)
 {
+	retention_sweep_stale();
 	start_thread();
 	if (ht_config.signal) {
 		struct sigaction sa = {0};

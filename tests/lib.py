@@ -2,6 +2,7 @@
 under the preload, and reading dumps back through the peer parsers
 (`go tool pprof`, `google-pprof`) so that tests check against a reader we did
 not write."""
+import concurrent.futures
 import glob
 import math
 import os
@@ -300,3 +301,51 @@ def assert_readers_agree(dump, exe, google=True):
                 raise AssertionError(
                     f"{reader} reads {kind}={got} from {dump}, heaptrace says {own}"
                 )
+
+
+def google_pprof_stacks(dump, exe, kinds=("alloc_objects", "alloc_space",
+                                          "inuse_objects", "inuse_space")):
+    """google-pprof's (the perl pprof's) `--collapsed` views: {kind: {(function,
+    ... innermost first): value}} for kinds among inuse_space, inuse_objects,
+    alloc_space, alloc_objects, with demangled C++ names ("f(int)").
+    `go tool pprof` names C and C++ functions from DWARF alone (no
+    demangling, none for out-of-line members), so C++ names come from here.
+    Each run symbolizes anew (about a second), so the kinds run in parallel."""
+    def view(kind):
+        out = run(["google-pprof", "--collapsed", "--" + kind, exe, dump]).stdout
+        stacks = {}
+        for line in out.splitlines():
+            frames, _, value = line.rpartition(" ")
+            names = tuple(re.sub(r"<[0-9a-f]+>$", "", f)
+                          for f in reversed(frames.split(";")))
+            stacks[names] = stacks.get(names, 0) + int(value)
+        return stacks
+
+    with concurrent.futures.ThreadPoolExecutor(len(kinds)) as pool:
+        return dict(zip(kinds, pool.map(view, kinds)))
+
+
+def dump_maps(path):
+    """The MAPPED_LIBRARIES lines of a dump: [(start, end, offset, path)]."""
+    maps, inside = [], False
+    with open(path) as f:
+        for line in f:
+            if line.startswith("MAPPED_LIBRARIES:"):
+                inside = True
+                continue
+            parts = line.split()
+            if inside and len(parts) >= 6:
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                maps.append((lo, hi, int(parts[2], 16), parts[5]))
+    return maps
+
+
+def function_at(dump, addr):
+    """The function a return address in a dump falls in, by addr2line on
+    the mapped file (file offset taken as the ELF address, true of the
+    test programs' text)."""
+    for lo, hi, off, path in dump_maps(dump):
+        if lo <= addr < hi:
+            out = run(["addr2line", "-f", "-e", path, hex(addr - 1 - lo + off)]).stdout
+            return out.splitlines()[0]
+    return "?"
