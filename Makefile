@@ -39,11 +39,20 @@ $(B)/tests/%: tests/progs/%.cc
 
 include tests/progs/extra.mk
 
-$(B)/grow: docs/examples/grow.c
-	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -o $@ $<
+# The demo's programs are built as a service would be: optimised, with
+# debug info, inlining left on.
+DEMO_CFLAGS := -std=c11 $(WARN) -D_GNU_SOURCE -O2 -g -pthread
+DEMO_PROGS := $(B)/grow $(B)/collector $(B)/collector-fixed $(B)/collector_client
 
-demo: deps $(B)/libheaptrace.so $(B)/grow
+$(B)/grow $(B)/collector $(B)/collector_client: $(B)/%: docs/examples/%.c
+	@mkdir -p $(@D)
+	$(CC) $(DEMO_CFLAGS) -o $@ $<
+
+$(B)/collector-fixed: docs/examples/collector.c
+	@mkdir -p $(@D)
+	$(CC) $(DEMO_CFLAGS) -DFIXED -o $@ $<
+
+demo: deps $(B)/libheaptrace.so $(DEMO_PROGS)
 	sh docs/examples/demo.sh
 
 deps:
