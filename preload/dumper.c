@@ -39,12 +39,21 @@ static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned next_seq = 1;
 static int write_failing; /* the last dump failed; said once per streak */
 
-/* Writes one dump; callers hold nothing. Returns 0 or an errno value. */
+/* Writes one dump; callers hold nothing. Returns 0 or an errno value.
+ *
+ * A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the
+ * process. Dumps also run on the program's own threads (exit, API), so the
+ * signal is blocked around the write, which then fails with EFBIG, and a
+ * SIGXFSZ raised meanwhile is taken off the thread before unblocking. */
 static int dump_now(const char *trigger)
 {
 	struct ht_thread *t = &ht_thread;
 	int saved_errno = errno, saved_guard = t->guard;
 	char path[4200];
+	sigset_t xfsz, old;
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
 	t->guard = 1;
 	pthread_mutex_lock(&dump_lock);
 	int err = dump_write(trigger, next_seq, path, sizeof(path));
@@ -64,6 +73,11 @@ static int dump_now(const char *trigger)
 	}
 	pthread_mutex_unlock(&dump_lock);
 	t->guard = saved_guard;
+	if (err == EFBIG && !sigismember(&old, SIGXFSZ)) {
+		struct timespec zero = {0, 0};
+		sigtimedwait(&xfsz, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = saved_errno;
 	return err;
 }
@@ -169,11 +183,23 @@ void dumper_start(void)
 	retention_sweep_stale();
 	start_thread();
 	if (ht_config.signal) {
-		struct sigaction sa = {0};
-		sa.sa_handler = on_dump_signal;
-		sa.sa_flags = SA_RESTART;
-		sigemptyset(&sa.sa_mask);
-		sigaction(ht_config.signal, &sa, NULL);
+		/* A handler installed before ours (by a library initialised
+		 * earlier) is the program's: heaptrace gives way. An ignored
+		 * signal (inherited through exec) stays harmless either way. */
+		struct sigaction sa = {0}, cur;
+		if (sigaction(ht_config.signal, NULL, &cur) == 0 &&
+		    cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) {
+			ht_log("signal %d already has a handler in this program; "
+			       "heaptrace leaves it alone and dumps only on its "
+			       "interval and at exit (set HEAPTRACE_SIGNAL to a "
+			       "free signal)",
+			       ht_config.signal);
+		} else {
+			sa.sa_handler = on_dump_signal;
+			sa.sa_flags = SA_RESTART;
+			sigemptyset(&sa.sa_mask);
+			sigaction(ht_config.signal, &sa, NULL);
+		}
 	}
 	atexit(at_exit_dump);
 	pthread_atfork(NULL, NULL, in_child);
