@@ -1,26 +1,26 @@
-/* The dumper thread sleeps in poll() on an eventfd, with the time to the
- * next periodic dump as the timeout. The dump signal's handler only sets a
- * flag and writes to the eventfd (both async-signal-safe, errno kept), so
- * the dump itself never runs in signal context. Dumps from the exit hook
+/* The dumper thread sleeps on a semaphore, with the time of the next
+ * periodic dump as the deadline. The dump signal's handler only sets a flag
+ * and posts the semaphore (both async-signal-safe, errno kept), so the dump
+ * itself never runs in signal context. A semaphore rather than a pipe or an
+ * eventfd: daemons that close every descriptor at start-up cannot take it
+ * away, and a reused descriptor number can never receive our bytes. Dumps from the exit hook
  * and from heaptrace_dump() run in the calling thread; one mutex keeps any
  * two dumps from interleaving.
  *
- * After fork the child gets its own eventfd (the parent's is shared with
- * it), its own numbering and a new dumper thread, started from the fork
- * handler: the child is single-threaded there and glibc has already reset
- * its allocator and thread-stack locks. */
+ * After fork the child gets a fresh semaphore, its own numbering and a new
+ * dumper thread, started from the fork handler: the child is single-
+ * threaded there and glibc has already reset its allocator and thread-stack
+ * locks. */
 #include "dumper.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "dump.h"
@@ -33,7 +33,7 @@
 
 #define HT_EXPORT __attribute__((visibility("default")))
 
-static int wake_fd = -1;
+static sem_t wake;
 static _Atomic int signal_pending;
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned next_seq = 1;
@@ -86,11 +86,9 @@ static int dump_now(const char *trigger)
 static void on_dump_signal(int sig)
 {
 	int saved = errno;
-	uint64_t one = 1;
 	(void)sig;
 	atomic_store_explicit(&signal_pending, 1, memory_order_relaxed);
-	ssize_t ignored = write(wake_fd, &one, sizeof(one));
-	(void)ignored;
+	sem_post(&wake);
 	errno = saved;
 }
 
@@ -101,6 +99,18 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Waits for a post, or until the monotonic time deadline_ms (0 = none). */
+static void wait_for_wake(uint64_t deadline_ms)
+{
+	if (!deadline_ms) {
+		sem_wait(&wake);
+		return;
+	}
+	struct timespec ts = {(time_t)(deadline_ms / 1000),
+			      (long)(deadline_ms % 1000) * 1000000};
+	sem_clockwait(&wake, CLOCK_MONOTONIC, &ts);
+}
+
 static void *dumper_main(void *arg)
 {
 	(void)arg;
@@ -108,18 +118,10 @@ static void *dumper_main(void *arg)
 	uint64_t interval = ht_config.interval_ms;
 	uint64_t next = interval ? now_ms() + interval : 0;
 	for (;;) {
-		int timeout = -1;
-		if (interval) {
-			uint64_t now = now_ms();
-			timeout = next > now ? (int)(next - now) : 0;
-		}
-		struct pollfd pfd = {.fd = wake_fd, .events = POLLIN};
-		int n = poll(&pfd, 1, timeout);
-		if (n > 0) {
-			uint64_t count;
-			ssize_t ignored = read(wake_fd, &count, sizeof(count));
-			(void)ignored;
-		}
+		wait_for_wake(next);
+		/* Several signals while one dump runs make one more dump. */
+		while (sem_trywait(&wake) == 0)
+			;
 		if (atomic_exchange(&signal_pending, 0))
 			dump_now("signal");
 		if (interval && now_ms() >= next) {
@@ -137,12 +139,7 @@ static void start_thread(void)
 {
 	sigset_t all, old;
 	pthread_t id;
-	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (wake_fd < 0) {
-		ht_log("cannot create an eventfd; signal and periodic dumps "
-		       "are off");
-		return;
-	}
+	sem_init(&wake, 0, 0);
 	/* The thread inherits a mask with every signal blocked. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -165,9 +162,6 @@ static void at_exit_dump(void)
 
 static void in_child(void)
 {
-	if (wake_fd >= 0)
-		close(wake_fd);
-	wake_fd = -1;
 	pthread_mutex_init(&dump_lock, NULL);
 	next_seq = 1;
 	write_failing = 0;
