@@ -20,6 +20,8 @@ TEST_C      := $(wildcard tests/progs/*.c)
 TEST_CXX    := $(wildcard tests/progs/*.cc)
 TEST_PROGS  := $(TEST_C:tests/progs/%.c=$(B)/tests/%) $(TEST_CXX:tests/progs/%.cc=$(B)/tests/%)
 
+include tests/progs/extra.mk
+
 all: $(B)/libheaptrace.so $(TEST_PROGS) $(EXTRA_TEST_PROGS)
 
 $(B)/preload/%.o: preload/%.c $(PRELOAD_HDR)
@@ -36,8 +38,6 @@ $(B)/tests/%: tests/progs/%.c
 $(B)/tests/%: tests/progs/%.cc
 	@mkdir -p $(@D)
 	$(CXX) $(TEST_CXXFLAGS) -o $@ $< -ldl
-
-include tests/progs/extra.mk
 
 # The demo's programs are built as a service would be: optimised, with
 # debug info, inlining left on.

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
@@ -349,3 +350,33 @@ def function_at(dump, addr):
             out = run(["addr2line", "-f", "-e", path, hex(addr - 1 - lo + off)]).stdout
             return out.splitlines()[0]
     return "?"
+
+
+def wait_signal_caught(pid, sig, timeout=10):
+    """Waits until process pid has a handler for signal number sig (from
+    /proc/PID/status SigCgt), so that sending it cannot kill the process
+    before heaptrace has set itself up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                caught = next(int(line.split()[1], 16) for line in f
+                              if line.startswith("SigCgt:"))
+        except (OSError, StopIteration):
+            caught = 0
+        if caught & (1 << (sig - 1)):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} does not catch signal {sig} after {timeout}s")
+
+
+def wait_for_file(pattern, timeout=10):
+    """Polls until a file matching the glob pattern exists; returns the
+    sorted matches."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"no {pattern} after {timeout}s")

@@ -30,6 +30,15 @@ $(B)/tests/sym_inline: $(SYM_DIR)/inline.cc $(SYM_DIR)/selfdump.h
 EXTRA_TEST_PROGS += $(B)/tests/sym_pie $(B)/tests/sym_nopie \
 	$(B)/tests/libsym_shlib.so $(B)/tests/sym_shlib $(B)/tests/sym_inline
 
-# The Makefile reads this file after its `all` rule, whose prerequisites
-# were expanded then; name the extra programs here so `make` builds them.
-all: $(EXTRA_TEST_PROGS)
+# C++ exceptions across a dlopen()ed library (tests/test_cxx.py).
+CXX_THROW_DIR := tests/progs/cxx_throw
+
+$(B)/tests/libcxx_throw.so: $(CXX_THROW_DIR)/lib.cc
+	@mkdir -p $(@D)
+	$(CXX) $(TEST_CXXFLAGS) -fPIC -shared -o $@ $<
+
+$(B)/tests/cxx_throw: $(CXX_THROW_DIR)/main.cc
+	@mkdir -p $(@D)
+	$(CXX) $(TEST_CXXFLAGS) -o $@ $< -ldl
+
+EXTRA_TEST_PROGS += $(B)/tests/libcxx_throw.so $(B)/tests/cxx_throw

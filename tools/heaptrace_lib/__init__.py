@@ -1,0 +1,1 @@
+"""heaptrace_lib: the modules behind the `heaptrace` command (see cli.py)."""

@@ -1,0 +1,163 @@
+"""The command line: argument parsing, dispatch to the verbs, and the one
+place where failures become a single `heaptrace: ...` line and an exit
+status (2 for bad input, 1 for other failures) instead of a traceback."""
+import argparse
+import sys
+
+from . import flame, graph, launch, pprof_proto, signal_dump, top
+from .errors import HeaptraceError
+from .profile import DEFAULT_TYPE, SAMPLE_TYPES, Selection, load_profile, select_stacks
+from .units import BYTE_UNITS
+
+
+class Warnings:
+    """Prints each distinct warning once on stderr."""
+
+    def __init__(self):
+        self.seen = set()
+
+    def __call__(self, message):
+        if message not in self.seen:
+            self.seen.add(message)
+            print(f"heaptrace: warning: {message}", file=sys.stderr)
+
+
+def _selection_options(parser):
+    types = parser.add_mutually_exclusive_group()
+    for name, unit in SAMPLE_TYPES:
+        what = "objects" if unit == "count" else "bytes"
+        when = "in use at the dump" if name.startswith("inuse") else "allocated since start"
+        types.add_argument(f"--{name}", dest="sample_type", action="store_const",
+                           const=name, help=f"{what} {when}"
+                           + (" (the default)" if name == DEFAULT_TYPE else ""))
+    parser.set_defaults(sample_type=DEFAULT_TYPE)
+    parser.add_argument("--lines", action="store_true",
+                        help="one node per source line instead of per function")
+    parser.add_argument("--focus", metavar="RE",
+                        help="only stacks with a frame matching RE")
+    parser.add_argument("--ignore", metavar="RE",
+                        help="leave out stacks with a frame matching RE")
+
+
+def _table_options(parser):
+    parser.add_argument("-n", "--nodecount", type=int, default=0, metavar="N",
+                        help="show at most N rows (default: all)")
+    parser.add_argument("--cum", action="store_true", help="sort by cum instead of flat")
+    parser.add_argument("--nodefraction", type=float, default=top.NODE_FRACTION,
+                        metavar="F", help="drop nodes with |cum| <= F * total "
+                        f"(default {top.NODE_FRACTION})")
+    parser.add_argument("--unit", default="auto",
+                        choices=["auto"] + [u for u, _ in BYTE_UNITS],
+                        help="unit for byte values (default: auto-scaled)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="heaptrace",
+        description="Render heaptrace heap dumps (pprof legacy heap profiles) "
+        "and run or signal traced programs.")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    p = verbs.add_parser("top", help="the pprof flat/cum table")
+    _selection_options(p)
+    _table_options(p)
+    p.add_argument("--base", metavar="OLD", help="subtract the dump OLD first")
+    p.add_argument("dump", metavar="DUMP")
+
+    p = verbs.add_parser("diff", help="what changed between two dumps")
+    _selection_options(p)
+    _table_options(p)
+    p.add_argument("--base", metavar="OLD", required=True, help="the older dump")
+    p.add_argument("dump", metavar="NEW")
+
+    p = verbs.add_parser("graph", help="a call graph (SVG, PNG or DOT)")
+    _selection_options(p)
+    p.add_argument("-n", "--nodecount", type=int, default=graph.NODE_COUNT, metavar="N",
+                   help=f"at most N nodes (default {graph.NODE_COUNT})")
+    p.add_argument("--nodefraction", type=float, default=top.NODE_FRACTION, metavar="F")
+    p.add_argument("--edgefraction", type=float, default=graph.EDGE_FRACTION, metavar="F")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="out.svg, out.png or out.dot")
+    p.add_argument("dump", metavar="DUMP")
+
+    p = verbs.add_parser("flame", help="a flame graph (SVG) or folded stacks")
+    _selection_options(p)
+    p.add_argument("--folded", action="store_true",
+                   help="write collapsed stacks (flamegraph.pl, inferno, speedscope)")
+    p.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
+    p.add_argument("dump", metavar="DUMP")
+
+    p = verbs.add_parser("pprof", help="convert to profile.proto (gzipped)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("dump", metavar="DUMP")
+
+    p = verbs.add_parser("run", help="run a command under the preload")
+    p.add_argument("--rate", metavar="BYTES", help="HEAPTRACE_RATE")
+    p.add_argument("--interval", metavar="S", help="HEAPTRACE_INTERVAL")
+    p.add_argument("--dir", metavar="D", help="HEAPTRACE_DIR")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...")
+
+    p = verbs.add_parser("dump", help="ask a traced process for a dump")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the file (default 10)")
+    p.add_argument("pid", type=int, metavar="PID")
+    return parser
+
+
+def _selection(args):
+    return Selection(args.sample_type, args.lines, args.focus, args.ignore)
+
+
+def _write(path, data):
+    """Writes text or bytes to path, or to stdout when path is None."""
+    if path is None:
+        sys.stdout.write(data)
+        return
+    try:
+        with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+    except OSError as e:
+        raise HeaptraceError(f"{path}: {e.strerror or e}") from None
+
+
+def run_verb(args, warn):
+    if args.verb == "run":
+        return launch.run(args.command, args.rate, args.interval, args.dir)
+    if args.verb == "dump":
+        print(signal_dump.request_dump(args.pid, args.timeout))
+        return 0
+    profile = load_profile(args.dump, warn)
+    if args.verb == "pprof":
+        _write(args.output, pprof_proto.encode(profile))
+        return 0
+    selection = _selection(args)
+    if args.verb in ("top", "diff"):
+        base = load_profile(args.base, warn) if args.base else None
+        stacks = select_stacks(profile, selection, base)
+        sys.stdout.write(top.render_top(profile, selection, stacks, args.nodecount,
+                                        args.cum, args.nodefraction, args.unit))
+    elif args.verb == "graph":
+        stacks = select_stacks(profile, selection)
+        graph.write_graph(profile, selection, stacks, args.output, args.nodecount,
+                          args.nodefraction, args.edgefraction)
+    elif args.verb == "flame":
+        stacks = select_stacks(profile, selection)
+        if args.folded:
+            _write(args.output, flame.folded(stacks))
+        else:
+            _write(args.output, flame.svg(profile, selection, stacks))
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return run_verb(args, Warnings())
+    except HeaptraceError as e:
+        print(f"heaptrace: {e}", file=sys.stderr)
+        return e.status
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,228 @@
+"""Reading dump files: heaptrace's own dumps (docs/format.md), gperftools
+`heapprofile` dumps and Go's legacy `heap` text, which share the legacy heap
+profile syntax. Everything wrong with the input is raised here as an
+InputError naming the file and line, so the renderers only see valid data."""
+import bisect
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+from .errors import InputError
+
+FORMAT_VERSION = 1
+
+HEADER_RE = re.compile(
+    r"^heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *([a-z_0-9]+)(?:/(\d+))? *$"
+)
+SAMPLE_RE = re.compile(
+    r"^ *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@((?: +0x[0-9a-fA-F]+)*) *$"
+)
+MAPS_RE = re.compile(
+    r"^([0-9a-f]+)-([0-9a-f]+) +([-rwxps]{4}) +([0-9a-f]+) +[0-9a-f]+:[0-9a-f]+ +\d+ *(.*)$"
+)
+MAPS_TRIGGERS = ("MAPPED_LIBRARIES:", "--- Memory map: ---")
+
+# The sampling kinds of the header's `@ kind/rate`, as pprof reads them:
+# kind -> (scaled by the heap_v2 formula?, period from the header rate).
+KINDS = {
+    "heap_v2": (True, lambda rate: rate),
+    "heapz_v2": (True, lambda rate: rate),
+    "heapprofile": (False, lambda rate: 1),
+    # Go's legacy text: its rate is twice the sampling period.
+    "heap": (True, lambda rate: rate // 2),
+}
+
+
+@dataclass
+class Mapping:
+    """One line of MAPPED_LIBRARIES (/proc/PID/maps)."""
+
+    start: int
+    end: int
+    perms: str
+    offset: int
+    path: str
+
+    def file_offset(self, address):
+        return address - self.start + self.offset
+
+
+@dataclass
+class RawSample:
+    """A sample line as written: in-use and allocated counts and bytes and
+    the return addresses, innermost first."""
+
+    inuse_count: int
+    inuse_bytes: int
+    alloc_count: int
+    alloc_bytes: int
+    addresses: list
+
+
+@dataclass
+class Dump:
+    path: str
+    kind: str
+    period: int
+    scaled: bool
+    header: tuple
+    meta: dict = field(default_factory=dict)
+    build_ids: dict = field(default_factory=dict)
+    samples: list = field(default_factory=list)
+    mappings: list = field(default_factory=list)
+    _starts: list = field(default_factory=list, repr=False)
+
+    @property
+    def is_heaptrace(self):
+        return "heaptrace" in self.meta
+
+    def scale(self, count, size):
+        """One count/bytes pair unsampled exactly as pprof does."""
+        if count == 0 or not self.scaled:
+            return count, size
+        if size == 0:
+            return 0, 0
+        if self.period <= 1:
+            return count, size
+        factor = 1 / (1 - math.exp(-(size / count) / self.period))
+        return int(count * factor), int(size * factor)
+
+    def build_id_for(self, path):
+        """The build id the dump recorded for a file, also when the dump
+        names it by another path (/lib/... for /usr/lib/...)."""
+        if path in self.build_ids:
+            return self.build_ids[path]
+        real = os.path.realpath(path)
+        for recorded, build_id in self.build_ids.items():
+            if os.path.realpath(recorded) == real:
+                return build_id
+        return ""
+
+    def mapping_for(self, address):
+        """The MAPPED_LIBRARIES entry holding address, or None."""
+        if len(self._starts) != len(self.mappings):
+            self._starts = [m.start for m in self.mappings]
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0 and address < self.mappings[i].end:
+            return self.mappings[i]
+        return None
+
+
+def _decode(path, data):
+    if not data.strip():
+        raise InputError(path, 1, "empty file, not a heap profile")
+    if data[:2] == b"\x1f\x8b":
+        raise InputError(path, 1, "gzip-compressed data, not a legacy heap profile "
+                         "(a profile.proto? read it with go tool pprof)")
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise InputError(path, data.count(b"\n", 0, nul) + 1,
+                         "binary data, not a heap profile")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(path, data.count(b"\n", 0, e.start) + 1,
+                         "binary data, not a heap profile") from None
+
+
+def _parse_header(path, line):
+    m = HEADER_RE.match(line)
+    if not m:
+        if line.startswith("heap profile:"):
+            raise InputError(path, 1, "malformed header line")
+        raise InputError(path, 1, "not a heap profile (the first line does not "
+                         "start with 'heap profile:')")
+    kind, rate = m.group(5), m.group(6)
+    if kind not in KINDS:
+        raise InputError(path, 1, f"unknown heap profile kind '{kind}'")
+    scaled, period_of = KINDS[kind]
+    if scaled and not rate:
+        raise InputError(path, 1, f"'{kind}' header without a sampling rate")
+    header = tuple(int(m.group(i)) for i in range(1, 5))
+    return Dump(path=path, kind=kind, period=period_of(int(rate or 1)),
+                scaled=scaled, header=header)
+
+
+def _parse_meta(dump, lineno, text):
+    key, sep, value = text[2:].partition(": ")
+    if not sep:
+        return
+    if key == "build_id":
+        file, _, hexid = value.rpartition(" ")
+        if file:
+            dump.build_ids[file] = hexid.lower()
+    elif key == "heaptrace":
+        if not value.isdigit():
+            raise InputError(dump.path, lineno, f"bad format version '{value}'")
+        if int(value) > FORMAT_VERSION:
+            raise InputError(dump.path, lineno, f"dump format version {value} is newer "
+                             f"than this heaptrace reads ({FORMAT_VERSION})")
+        dump.meta[key] = value
+    elif not dump.samples and key not in dump.meta:
+        # The header block; per-sample lines (`# ages:`) come later.
+        dump.meta[key] = value
+
+
+def _parse_sample(dump, lineno, text):
+    m = SAMPLE_RE.match(text)
+    if not m:
+        raise InputError(dump.path, lineno, "malformed sample line")
+    c, b, ac, ab = (int(m.group(i)) for i in range(1, 5))
+    for count, size, what in ((c, b, "in-use"), (ac, ab, "allocated")):
+        if count == 0 and size != 0:
+            raise InputError(dump.path, lineno,
+                             f"{what} count is 0 but {what} bytes is {size}")
+    addresses = [int(a, 16) for a in m.group(5).split()]
+    dump.samples.append(RawSample(c, b, ac, ab, addresses))
+
+
+def _parse_maps_line(dump, lineno, text):
+    m = MAPS_RE.match(text)
+    if not m:
+        raise InputError(dump.path, lineno, "malformed MAPPED_LIBRARIES line")
+    dump.mappings.append(Mapping(int(m.group(1), 16), int(m.group(2), 16),
+                                 m.group(3), int(m.group(4), 16), m.group(5).strip()))
+
+
+def _check_totals(dump):
+    sums = [sum(getattr(s, f) for s in dump.samples)
+            for f in ("inuse_count", "inuse_bytes", "alloc_count", "alloc_bytes")]
+    c, b, ac, ab = dump.header
+    if [c, b, ac] != sums[:3] or ab - sums[3] not in (0, 1):
+        raise InputError(dump.path, 1, "the header totals %d: %d [%d: %d] do not match "
+                         "the sample lines %d: %d [%d: %d] (truncated or corrupt file)"
+                         % (c, b, ac, ab, *sums))
+
+
+def read_dump(path):
+    """Parse one dump file into a Dump, or raise InputError."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InputError(path, None, e.strerror or str(e)) from None
+    lines = _decode(path, data).split("\n")
+    if lines[-1] != "":
+        raise InputError(path, len(lines), "truncated file (the last line is incomplete)")
+    lines.pop()
+    dump = _parse_header(path, lines[0].rstrip("\r"))
+    in_maps = False
+    for lineno, text in enumerate(lines[1:], start=2):
+        text = text.rstrip("\r")
+        if in_maps:
+            if text.strip():
+                _parse_maps_line(dump, lineno, text)
+        elif any(t in text for t in MAPS_TRIGGERS):
+            in_maps = True
+        elif text.startswith("#"):
+            _parse_meta(dump, lineno, text)
+        elif text.strip():
+            _parse_sample(dump, lineno, text)
+    # /proc/PID/maps is sorted already; mapping_for relies on it.
+    dump.mappings.sort(key=lambda m: m.start)
+    if dump.is_heaptrace:
+        if not in_maps:
+            raise InputError(path, len(lines), "truncated file (no MAPPED_LIBRARIES section)")
+        _check_totals(dump)
+    return dump

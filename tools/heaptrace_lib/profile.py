@@ -1,0 +1,208 @@
+"""The symbolized profile every verb works from, and the selections the
+text and graphic reports share: which sample type, which stacks (--focus,
+--ignore, --base), nodes by function or by line, flat and cum per node.
+
+A Profile holds the four pprof heap sample types per stack, each dump line
+unsampled as pprof does, with locations (address, mapping, inlined frames).
+The allocator's own frames at the leaf end of each stack (malloc, operator
+new, libheaptrace.so, ...) are removed here, as pprof's drop_frames does."""
+import os
+import re
+from dataclasses import dataclass
+
+from .dumpfile import read_dump
+from .errors import HeaptraceError
+from .symbols import Symbolizer
+
+# pprof's order, so that its default (the last) is inuse_space.
+SAMPLE_TYPES = (("alloc_objects", "count"), ("alloc_space", "bytes"),
+                ("inuse_objects", "count"), ("inuse_space", "bytes"))
+DEFAULT_TYPE = "inuse_space"
+
+# Allocation entry points, wherever they are defined.
+ALLOCATOR_RE = re.compile(r"""(?x)
+    (__libc_|__)?(malloc|calloc|realloc|free|cfree|memalign|valloc|pvalloc|
+      posix_memalign|aligned_alloc|reallocarray)
+  | operator\ (new|delete)(\[\])?(\(.*\))?
+  | (std|__gnu_cxx)::(__new_allocator|new_allocator|allocator|allocator_traits)<.*>::allocate\(.*\)
+""")
+# glibc malloc's internals, recognised only inside libc.
+LIBC_MALLOC_RE = re.compile(r"_int_\w+|_mid_memalign|tcache_\w+|malloc_\w+|sysmalloc")
+LIBC_MODULE = "libc.so"
+PRELOAD_MODULE = "libheaptrace.so"
+
+
+@dataclass
+class Location:
+    id: int
+    address: int
+    mapping: object
+    frames: tuple
+
+
+@dataclass
+class Sample:
+    values: list
+    locations: list
+
+
+@dataclass
+class Profile:
+    dump: object
+    samples: list
+    locations: list
+
+
+def is_allocator_frame(frame):
+    module = os.path.basename(frame.module)
+    return (module.startswith(PRELOAD_MODULE)
+            or ALLOCATOR_RE.fullmatch(frame.name) is not None
+            or module.startswith(LIBC_MODULE) and LIBC_MALLOC_RE.fullmatch(frame.name) is not None)
+
+
+class _Builder:
+    def __init__(self, dump, warn):
+        self.dump = dump
+        self.locations = []
+        self.by_address = {}
+        self.trimmed = {}
+        addresses = {a - 1 for s in dump.samples for a in s.addresses if a}
+        self.symbols = Symbolizer(dump, warn).symbolize(sorted(addresses))
+
+    def _new_location(self, address, mapping, frames):
+        loc = Location(len(self.locations) + 1, address, mapping, frames)
+        self.locations.append(loc)
+        return loc
+
+    def location(self, address):
+        loc = self.by_address.get(address)
+        if loc is None:
+            mapping, frames = self.symbols[address]
+            loc = self.by_address[address] = self._new_location(address, mapping, frames)
+        return loc
+
+    def prune(self, locs):
+        """Drops allocator frames from the leaf end; the leaf location keeps
+        only its frames outside the allocator."""
+        i = 0
+        while i < len(locs) and all(is_allocator_frame(f) for f in locs[i].frames):
+            i += 1
+        if i == len(locs):
+            return locs
+        locs = locs[i:]
+        frames = locs[0].frames
+        j = 0
+        while is_allocator_frame(frames[j]):
+            j += 1
+        if j:
+            leaf = self.trimmed.get(locs[0].id)
+            if leaf is None:
+                leaf = self.trimmed[locs[0].id] = self._new_location(
+                    locs[0].address, locs[0].mapping, frames[j:])
+            locs = [leaf] + locs[1:]
+        return locs
+
+    def build(self):
+        samples = []
+        for raw in self.dump.samples:
+            values = [*self.dump.scale(raw.alloc_count, raw.alloc_bytes),
+                      *self.dump.scale(raw.inuse_count, raw.inuse_bytes)]
+            locs = [self.location(a - 1) for a in raw.addresses if a]
+            samples.append(Sample(values, self.prune(locs)))
+        return Profile(self.dump, samples, self.locations)
+
+
+DROPPED = {"dropped_stack_table": "the stack table was full",
+           "dropped_live_map": "the live map was full (counted as allocated, not in use)",
+           "dropped_busy": "a stack being inserted was busy"}
+
+
+def _warn_incomplete(dump, warn):
+    """Says when the tracer reported that the dump misses samples."""
+    if "error" in dump.meta:
+        warn(f"{dump.path}: the tracer stopped sampling: {dump.meta['error']}")
+    for key, why in DROPPED.items():
+        count = dump.meta.get(key, "0")
+        if count.isdigit() and int(count):
+            warn(f"{dump.path}: {count} samples dropped because {why}")
+
+
+def load_profile(path, warn):
+    """Read, unsample and symbolize one dump file."""
+    dump = read_dump(path)
+    _warn_incomplete(dump, warn)
+    return _Builder(dump, warn).build()
+
+
+def type_index(name):
+    for i, (sample_type, _) in enumerate(SAMPLE_TYPES):
+        if sample_type == name:
+            return i
+    raise HeaptraceError(f"unknown sample type {name}")
+
+
+def node_name(frame, lines):
+    if lines and frame.file:
+        return f"{frame.name} {frame.file}:{frame.line}"
+    return frame.name
+
+
+@dataclass
+class Selection:
+    """What a report shows: the sample type, the granularity and filters."""
+
+    sample_type: str = DEFAULT_TYPE
+    lines: bool = False
+    focus: str = None
+    ignore: str = None
+
+    @property
+    def unit(self):
+        return SAMPLE_TYPES[type_index(self.sample_type)][1]
+
+
+def _compile(pattern, flag):
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise HeaptraceError(f"{flag} {pattern!r}: bad regular expression: {e}") from None
+
+
+def select_stacks(profile, selection, base=None):
+    """[(value, [node names, leaf first])] of the chosen sample type; with a
+    base profile, its stacks are subtracted (added negated)."""
+    index = type_index(selection.sample_type)
+    focus = _compile(selection.focus, "--focus")
+    ignore = _compile(selection.ignore, "--ignore")
+    merged = {}
+    for sign, prof in ((1, profile), (-1, base)):
+        if prof is None:
+            continue
+        for sample in prof.samples:
+            names = tuple(node_name(f, selection.lines)
+                          for loc in sample.locations for f in loc.frames)
+            if focus and not any(focus.search(n) for n in names):
+                continue
+            if ignore and any(ignore.search(n) for n in names):
+                continue
+            merged[names] = merged.get(names, 0) + sign * sample.values[index]
+    return [(value, list(names)) for names, value in merged.items() if value]
+
+
+def total_of(stacks):
+    return sum(abs(value) for value, _ in stacks)
+
+
+def node_values(stacks):
+    """{node: [flat, cum]}; a node counts once per stack in cum."""
+    nodes = {}
+    for value, names in stacks:
+        for i, name in enumerate(names):
+            entry = nodes.setdefault(name, [0, 0])
+            if i == 0:
+                entry[0] += value
+            if name not in names[:i]:
+                entry[1] += value
+    return nodes
