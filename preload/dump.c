@@ -106,6 +106,10 @@ static int snapshot(struct dump_state *d)
 static void add_age(const struct live_sample *ls, void *arg)
 {
 	struct dump_state *d = arg;
+	/* A torn read could give any id: check it names a carved record. */
+	if ((size_t)ls->stack * 8 + sizeof(struct stack_rec) >
+	    atomic_load(&ht_stacks.arena_used))
+		return;
 	struct stack_rec *r = stacktab_rec(&ht_stacks, ls->stack);
 	if (r->dump_index == 0 || r->dump_index > d->n)
 		return;
