@@ -20,6 +20,7 @@ TEST_C      := $(wildcard tests/progs/*.c)
 TEST_CXX    := $(wildcard tests/progs/*.cc)
 TEST_PROGS  := $(TEST_C:tests/progs/%.c=$(B)/tests/%) $(TEST_CXX:tests/progs/%.cc=$(B)/tests/%)
 
+.DEFAULT_GOAL := all
 include tests/progs/extra.mk
 
 all: $(B)/libheaptrace.so $(TEST_PROGS) $(EXTRA_TEST_PROGS)

@@ -112,10 +112,15 @@ static int parse_ages(const char *s, struct ht_config *c)
 	return 0;
 }
 
+/* One line, whole: an overlong value is shortened, not the message. */
 static void bad(const char *var, const char *value, const char *why,
 		const char *dflt)
 {
-	ht_log("%s='%s' %s; using the default %s", var, value, why, dflt);
+	char shown[80];
+	ht_snprintf(shown, sizeof(shown), "%s", value);
+	if (strlen(value) >= sizeof(shown))
+		memcpy(shown + sizeof(shown) - 10, "... (cut)", 10);
+	ht_log("%s='%s' %s; using the default %s", var, shown, why, dflt);
 }
 
 static void load_uint(const char *var, uint64_t min, uint64_t max,
@@ -206,7 +211,7 @@ void config_load(void)
 		s = NULL;
 	}
 	if (s && strlen(s) >= sizeof(c->dir) - 64) {
-		bad("HEAPTRACE_DIR", "...", "is too long", "(the working directory)");
+		bad("HEAPTRACE_DIR", s, "is too long", "(the working directory)");
 		s = NULL;
 	}
 	if (!s) {
