@@ -189,6 +189,10 @@ void config_load(void)
 	load_uint("HEAPTRACE_ON_EXIT", 0, 1, &v, "is not 0 or 1", "1");
 	c->on_exit = (int)v;
 
+	v = 1;
+	load_uint("HEAPTRACE_FOLLOW_EXEC", 0, 1, &v, "is not 0 or 1", "1");
+	c->follow_exec = (int)v;
+
 	s = getenv("HEAPTRACE_AGES");
 	if (s && parse_ages(s, c))
 		bad("HEAPTRACE_AGES", s,

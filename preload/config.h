@@ -15,6 +15,7 @@ struct ht_config {
 	unsigned max_frames;    /* stack depth cap */
 	unsigned keep;          /* dump files kept per process; 0 = all */
 	int on_exit;            /* dump at exit */
+	int follow_exec;        /* exec'd children stay traced */
 	uint32_t stack_capacity; /* distinct stacks (power of two slots) */
 	uint32_t live_capacity;  /* live sampled allocations (slots) */
 	unsigned n_age_bounds;   /* age buckets are n_age_bounds + 1 */

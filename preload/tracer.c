@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "dumper.h"
+#include "exec_env.h"
 #include "livemap.h"
 #include "log.h"
 #include "real.h"
@@ -74,6 +75,7 @@ __attribute__((constructor)) static void tracer_start(void)
 		real_resolve();
 	tracer_forked();
 	config_load();
+	exec_env_apply();
 	if (!ht_real.malloc) {
 		tracer_fail("cannot find the real malloc with dlsym(RTLD_NEXT)");
 	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity,

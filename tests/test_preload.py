@@ -213,3 +213,14 @@ def test_interval_and_api_triggers():
     triggers = [lib.dump_meta(f)["trigger"] for f in lib.dumps_in(d)]
     assert triggers[-1] == "exit"
     assert 4 <= triggers.count("interval") <= 9, triggers
+
+
+def test_exec_children_followed_unless_turned_off():
+    exe = prog("show_preload")
+    # sh execs the child in place: its dumps tell whether it was traced
+    proc, dumps = lib.run_traced(["sh", "-c", exe])
+    assert proc.stdout.strip() == lib.PRELOAD
+    assert [lib.dump_meta(f)["exe"] for f in dumps] == [exe]
+    proc, dumps = lib.run_traced(["sh", "-c", exe], follow_exec=0)
+    assert proc.stdout.strip() == "(unset)"
+    assert dumps == []
