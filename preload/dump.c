@@ -18,6 +18,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "dumpsig.h"
 #include "livemap.h"
 #include "log.h"
 #include "outbuf.h"
@@ -306,6 +307,15 @@ static void put_header(struct outbuf *o, const struct dump_state *d,
 	out_fixed3(o, (double)ht_config.interval_ms / 1000.0);
 	out_str(o, "\n");
 	kv_u64(o, "max_frames", ht_config.max_frames);
+	out_str(o, "# dump_signal: ");
+	if (dumpsig_state() == DUMPSIG_NONE) {
+		out_str(o, "none\n");
+	} else {
+		if (dumpsig_state() == DUMPSIG_LOST)
+			out_str(o, "lost ");
+		out_u64(o, (uint64_t)ht_config.signal);
+		out_str(o, "\n");
+	}
 	kv_str(o, "unwinder", unwind_name());
 	kv_u64(o, "rss_bytes", rss_bytes());
 	kv_fixed(o, "inuse_objects", in_o);

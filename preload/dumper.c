@@ -1,6 +1,6 @@
 /* The dumper thread sleeps on a semaphore, with the time of the next
- * periodic dump as the deadline. The dump signal's handler only sets a flag
- * and posts the semaphore (both async-signal-safe, errno kept), so the dump
+ * periodic dump as the deadline. The dump signal's handler (dumpsig.c) only
+ * sets a flag and posts the semaphore (both async-signal-safe), so the dump
  * itself never runs in signal context. A semaphore rather than a pipe or an
  * eventfd: daemons that close every descriptor at start-up cannot take it
  * away, and a reused descriptor number can never receive our bytes. Dumps from the exit hook
@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "dump.h"
+#include "dumpsig.h"
 #include "log.h"
 #include "real.h"
 #include "retention.h"
@@ -34,7 +35,7 @@
 #define HT_EXPORT __attribute__((visibility("default")))
 
 static sem_t wake;
-static _Atomic int signal_pending;
+static _Atomic int signal_pending, signal_lost_pending;
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned next_seq = 1;
 static int write_failing; /* the last dump failed; said once per streak */
@@ -82,14 +83,13 @@ static int dump_now(const char *trigger)
 	return err;
 }
 
-/* Async-signal-safe: a flag and one write. */
-static void on_dump_signal(int sig)
+/* Async-signal-safe: a flag and a semaphore post. */
+void dumper_wake(enum dumper_wake_reason why)
 {
-	int saved = errno;
-	(void)sig;
-	atomic_store_explicit(&signal_pending, 1, memory_order_relaxed);
+	atomic_store_explicit(why == DUMPER_WAKE_SIGNAL ? &signal_pending
+							: &signal_lost_pending,
+			      1, memory_order_relaxed);
 	sem_post(&wake);
-	errno = saved;
 }
 
 static uint64_t now_ms(void)
@@ -124,6 +124,8 @@ static void *dumper_main(void *arg)
 			;
 		if (atomic_exchange(&signal_pending, 0))
 			dump_now("signal");
+		if (atomic_exchange(&signal_lost_pending, 0))
+			dump_now("signal_lost");
 		if (interval && now_ms() >= next) {
 			dump_now("interval");
 			/* Skip missed ticks rather than dumping in a burst. */
@@ -166,6 +168,7 @@ static void in_child(void)
 	next_seq = 1;
 	write_failing = 0;
 	atomic_store(&signal_pending, 0);
+	atomic_store(&signal_lost_pending, 0);
 	tracer_forked();
 	threads_forked();
 	retention_forked();
@@ -176,25 +179,7 @@ void dumper_start(void)
 {
 	retention_sweep_stale();
 	start_thread();
-	if (ht_config.signal) {
-		/* A handler installed before ours (by a library initialised
-		 * earlier) is the program's: heaptrace gives way. An ignored
-		 * signal (inherited through exec) stays harmless either way. */
-		struct sigaction sa = {0}, cur;
-		if (sigaction(ht_config.signal, NULL, &cur) == 0 &&
-		    cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) {
-			ht_log("signal %d already has a handler in this program; "
-			       "heaptrace leaves it alone and dumps only on its "
-			       "interval and at exit (set HEAPTRACE_SIGNAL to a "
-			       "free signal)",
-			       ht_config.signal);
-		} else {
-			sa.sa_handler = on_dump_signal;
-			sa.sa_flags = SA_RESTART;
-			sigemptyset(&sa.sa_mask);
-			sigaction(ht_config.signal, &sa, NULL);
-		}
-	}
+	dumpsig_install();
 	atexit(at_exit_dump);
 	pthread_atfork(NULL, NULL, in_child);
 }

@@ -7,4 +7,9 @@
  * dumper thread. */
 void dumper_start(void);
 
+enum dumper_wake_reason { DUMPER_WAKE_SIGNAL, DUMPER_WAKE_SIGNAL_LOST };
+
+/* Asks the dumper thread for a dump; async-signal-safe. */
+void dumper_wake(enum dumper_wake_reason why);
+
 #endif

@@ -82,6 +82,8 @@ void real_resolve(void)
 	LOOKUP(pthread_create);
 	LOOKUP(pthread_join);
 	LOOKUP(pthread_detach);
+	LOOKUP(sigaction);
+	LOOKUP(signal);
 	LOOKUP(malloc);
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
 		t->resolving = 0;

@@ -6,6 +6,7 @@
 #define HEAPTRACE_REAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 
 struct ht_real {
@@ -24,6 +25,8 @@ struct ht_real {
 			      void *(*)(void *), void *);
 	int (*pthread_join)(pthread_t, void **);
 	int (*pthread_detach)(pthread_t);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	void (*(*signal)(int, void (*)(int)))(int);
 };
 
 extern struct ht_real ht_real;

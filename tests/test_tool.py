@@ -376,6 +376,32 @@ def test_dump_refuses_untraced_process():
         raise AssertionError(result.stderr)
 
 
+def test_dump_refuses_when_the_program_took_the_signal():
+    d = lib.tmpdir()
+    proc = _sleeper(lib.traced_env(d), args=["own-usr1"])
+    try:
+        time.sleep(0.3)  # the preload's signal_lost dump is written at once
+        triggers = [lib.dump_meta(f)["trigger"] for f in lib.dumps_in(d)]
+        if triggers != ["signal_lost"]:
+            raise AssertionError(triggers)
+        result = lib.run_tool("dump", str(proc.pid), check=False)
+        if result.returncode != 1 or "its own SIGUSR1 handler" not in result.stderr:
+            raise AssertionError(f"{result.returncode} {result.stderr!r}")
+        proc.send_signal(signal.SIGUSR1)  # the program's handler, not a dump
+        time.sleep(0.2)
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        if out.strip() != "usr1 1" or proc.returncode != 0:
+            raise AssertionError(f"{out!r} {proc.returncode}")
+        triggers = [lib.dump_meta(f)["trigger"] for f in lib.dumps_in(d)]
+        if triggers != ["signal_lost", "exit"]:
+            raise AssertionError(triggers)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_installed_tool_finds_package_and_preload():
     prefix = lib.tmpdir("ht-prefix-")
     lib.run(["make", "-s", "-C", lib.ROOT, "install", f"PREFIX={prefix}"], timeout=300)

@@ -1,7 +1,9 @@
 /* A long-running program for `heaptrace dump PID`: allocates, prints
  * "ready" and sleeps until killed (at most 60 s). With the argument
  * "reset-usr1" it first puts SIGUSR1 back to its default action (which
- * kills), as a program that installs its own signal handling might. */
+ * kills), as a program that installs its own signal handling might; with
+ * "own-usr1" it installs a handler of its own that counts SIGUSR1s and
+ * prints the count when it ends (on SIGTERM). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +11,19 @@
 #include <unistd.h>
 
 void *held[16];
+static volatile sig_atomic_t usr1_seen, stop;
+
+static void count_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
 
 static void hold(void)
 {
@@ -21,9 +36,14 @@ int main(int argc, char **argv)
 	hold();
 	if (argc > 1 && strcmp(argv[1], "reset-usr1") == 0)
 		signal(SIGUSR1, SIG_DFL);
+	if (argc > 1 && strcmp(argv[1], "own-usr1") == 0) {
+		signal(SIGUSR1, count_usr1);
+		signal(SIGTERM, on_term);
+	}
 	printf("ready\n");
 	fflush(stdout);
-	for (int i = 0; i < 600; i++)
+	for (int i = 0; i < 600 && !stop; i++)
 		usleep(100000);
+	printf("usr1 %d\n", (int)usr1_seen);
 	return held[0] == NULL;
 }

@@ -83,6 +83,26 @@ def _dumps(pid, dirs):
     return found
 
 
+def _seq(path):
+    return int(os.path.basename(path).split(".")[2])
+
+
+def _signal_lost(paths):
+    """True when the newest dump says the program took the dump signal for
+    itself (`# dump_signal: lost N`): heaptrace no longer dumps on it, and
+    the program would act on the signal in its own way."""
+    if not paths:
+        return False
+    try:
+        with open(max(paths, key=_seq), errors="replace") as f:
+            for _, line in zip(range(200), f):
+                if line.startswith("# dump_signal:"):
+                    return line.split()[2] == "lost"
+    except OSError:
+        pass
+    return False
+
+
 def request_dump(pid, timeout):
     """Signal pid for a dump; return the new file's path."""
     maps = _read(pid, "maps")
@@ -105,6 +125,11 @@ def request_dump(pid, timeout):
                              "sending it could kill it, so no signal sent")
     dirs = _dump_dirs(pid, env)
     before = _dumps(pid, dirs)
+    if _signal_lost(before):
+        raise HeaptraceError(f"dump: process {pid} installed its own {name} handler, so "
+                             "heaptrace no longer dumps on it (its latest dump says so); "
+                             "no signal sent. Restart it with HEAPTRACE_SIGNAL set to a free "
+                             "signal, or have it call heaptrace_dump()")
     try:
         os.kill(pid, signum)
     except OSError as e:
@@ -113,7 +138,7 @@ def request_dump(pid, timeout):
     while time.monotonic() < deadline:
         new = _dumps(pid, dirs) - before
         if new:
-            return max(new)
+            return max(new, key=_seq)
         time.sleep(0.05)
     raise HeaptraceError(f"dump: sent {name} to {pid} but no new dump appeared in "
                          f"{' or '.join(dirs)} within {timeout:g} s")

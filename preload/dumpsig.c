@@ -1,0 +1,97 @@
+/* Interposes sigaction() and signal() only to watch the dump signal. The
+ * program always wins: a handler it installs, before heaptrace starts (a
+ * library initialised earlier) or after, is installed exactly as asked, and
+ * heaptrace stops dumping on that signal. It says so once on stderr, and
+ * writes a dump at once (trigger `signal_lost`) whose `# dump_signal:` line
+ * lets `heaptrace dump` refuse to send a signal the program now uses for
+ * something else. If the program puts heaptrace's handler back (saved from
+ * an earlier sigaction), heaptrace owns the signal again. */
+#include "dumpsig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#include "config.h"
+#include "dumper.h"
+#include "log.h"
+#include "real.h"
+
+#define HT_EXPORT __attribute__((visibility("default")))
+
+static _Atomic int state = DUMPSIG_NONE;
+
+/* Async-signal-safe: only a flag and a semaphore post (see dumper.c). */
+static void on_dump_signal(int sig)
+{
+	int saved = errno;
+	(void)sig;
+	dumper_wake(DUMPER_WAKE_SIGNAL);
+	errno = saved;
+}
+
+static void lost(const char *when)
+{
+	if (atomic_exchange(&state, DUMPSIG_LOST) == DUMPSIG_LOST)
+		return;
+	ht_log("the program handles signal %d itself (%s); heaptrace no longer "
+	       "dumps on it: set HEAPTRACE_SIGNAL to a free signal, or call "
+	       "heaptrace_dump()",
+	       ht_config.signal, when);
+	dumper_wake(DUMPER_WAKE_SIGNAL_LOST);
+}
+
+void dumpsig_install(void)
+{
+	int sig = ht_config.signal;
+	if (!sig)
+		return;
+	struct sigaction cur, sa = {0};
+	if (ht_real.sigaction(sig, NULL, &cur) == 0 &&
+	    cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) {
+		lost("its handler was installed before heaptrace started");
+		return;
+	}
+	sa.sa_handler = on_dump_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (ht_real.sigaction(sig, &sa, NULL) == 0)
+		atomic_store(&state, DUMPSIG_OWNED);
+}
+
+enum dumpsig_state dumpsig_state(void)
+{
+	return atomic_load(&state);
+}
+
+/* Called before the program's new disposition takes effect. */
+static void watch(int sig, void (*handler)(int))
+{
+	if (!sig || sig != ht_config.signal || !dumpsig_state())
+		return;
+	if (handler == on_dump_signal)
+		atomic_store(&state, DUMPSIG_OWNED);
+	else
+		lost("it installed a handler after heaptrace started");
+}
+
+HT_EXPORT int sigaction(int sig, const struct sigaction *act,
+			struct sigaction *old)
+{
+	if (!ht_real.sigaction)
+		real_resolve();
+	int rc = ht_real.sigaction(sig, act, old);
+	if (rc == 0 && act)
+		watch(sig, act->sa_handler);
+	return rc;
+}
+
+HT_EXPORT void (*signal(int sig, void (*handler)(int)))(int)
+{
+	if (!ht_real.signal)
+		real_resolve();
+	void (*old)(int) = ht_real.signal(sig, handler);
+	if (old != SIG_ERR)
+		watch(sig, handler);
+	return old;
+}
