@@ -44,6 +44,30 @@ struct dump_state {
 	uint32_t now_s;
 };
 
+/* Scratch memory kept from one dump to the next (dumps are serialised by
+ * the dumper's lock): mapping it afresh each time would cost a page fault
+ * per page, which at 100k stacks is most of a dump's time. */
+#define OUT_BUFFER (1 << 20)
+static struct snap *snap_buf;
+static size_t snap_cap;
+static char *out_buf;
+
+static int reserve_scratch(size_t stacks)
+{
+	if (!out_buf && !(out_buf = arena_map(OUT_BUFFER)))
+		return -1;
+	if (stacks <= snap_cap)
+		return 0;
+	size_t cap = stacks > 2 * snap_cap ? stacks : 2 * snap_cap;
+	struct snap *bigger = arena_map(cap * sizeof(struct snap));
+	if (!bigger)
+		return -1;
+	arena_unmap(snap_buf, snap_cap * sizeof(struct snap));
+	snap_buf = bigger;
+	snap_cap = cap;
+	return 0;
+}
+
 /* The integers (c, b) that the reader scales back to about (objs, bytes):
  * both times 1-exp(-x/rate), x the mean size, as jemalloc writes them. The
  * rounding of c to a whole count is the one error left, about 1/(2c)
@@ -94,10 +118,10 @@ static void snap_one(struct stack_rec *r, void *arg)
 
 static int snapshot(struct dump_state *d)
 {
-	d->cap = atomic_load(&ht_stacks.order_len) + 1024;
-	d->snaps = arena_map(d->cap * sizeof(struct snap));
-	if (!d->snaps)
+	if (reserve_scratch(atomic_load(&ht_stacks.order_len) + 1024))
 		return -1;
+	d->snaps = snap_buf;
+	d->cap = snap_cap;
 	d->n = 0;
 	if (ht_stacks.order)
 		stacktab_foreach(&ht_stacks, snap_one, d);
@@ -384,13 +408,12 @@ static int write_file(int fd, struct dump_state *d, const char *trigger,
 		      unsigned seq)
 {
 	struct outbuf o;
-	if (outbuf_open(&o, fd, 1 << 20))
-		return ENOMEM;
+	outbuf_start(&o, fd, out_buf, OUT_BUFFER);
 	put_header(&o, d, trigger, seq);
 	put_samples(&o, d);
 	threads_put(&o);
 	put_maps(&o);
-	outbuf_close(&o);
+	out_flush(&o);
 	return o.err;
 }
 
@@ -421,6 +444,5 @@ int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
 		if (err)
 			unlink(tmp);
 	}
-	arena_unmap(d.snaps, d.cap * sizeof(struct snap));
 	return err;
 }

@@ -7,16 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arena.h"
 
-int outbuf_open(struct outbuf *o, int fd, size_t cap)
+void outbuf_start(struct outbuf *o, int fd, char *buf, size_t cap)
 {
 	o->fd = fd;
 	o->err = 0;
 	o->len = 0;
 	o->cap = cap;
-	o->buf = arena_map(cap);
-	return o->buf ? 0 : -1;
+	o->buf = buf;
 }
 
 void out_flush(struct outbuf *o)
@@ -32,13 +30,6 @@ void out_flush(struct outbuf *o)
 			done += (size_t)n;
 	}
 	o->len = 0;
-}
-
-void outbuf_close(struct outbuf *o)
-{
-	out_flush(o);
-	arena_unmap(o->buf, o->cap);
-	o->buf = NULL;
 }
 
 void out_bytes(struct outbuf *o, const void *p, size_t n)

@@ -14,9 +14,8 @@ struct outbuf {
 	char *buf;
 };
 
-/* 0 on success; the buffer comes from arena_map. */
-int outbuf_open(struct outbuf *o, int fd, size_t cap);
-void outbuf_close(struct outbuf *o); /* flushes and unmaps; fd stays */
+/* Writes to fd through buf (cap bytes, the caller's). */
+void outbuf_start(struct outbuf *o, int fd, char *buf, size_t cap);
 
 void out_flush(struct outbuf *o);
 void out_bytes(struct outbuf *o, const void *p, size_t n);
