@@ -172,6 +172,7 @@ static void in_child(void)
 	tracer_forked();
 	threads_forked();
 	retention_forked();
+	dumpsig_forked();
 	start_thread();
 }
 

@@ -5,12 +5,18 @@
  * writes a dump at once (trigger `signal_lost`) whose `# dump_signal:` line
  * lets `heaptrace dump` refuse to send a signal the program now uses for
  * something else. If the program puts heaptrace's handler back (saved from
- * an earlier sigaction), heaptrace owns the signal again. */
+ * an earlier sigaction), heaptrace owns the signal again.
+ *
+ * Only the process that installed the handler counts: between vfork() and
+ * exec a child shares our memory but has its own signal dispositions, and
+ * resetting them there (as Python's subprocess and posix_spawn callers do)
+ * is the child's business, not a loss for the parent. */
 #include "dumpsig.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dumper.h"
@@ -20,6 +26,7 @@
 #define HT_EXPORT __attribute__((visibility("default")))
 
 static _Atomic int state = DUMPSIG_NONE;
+static pid_t owner; /* the process whose dispositions state describes */
 
 /* Async-signal-safe: only a flag and a semaphore post (see dumper.c). */
 static void on_dump_signal(int sig)
@@ -46,6 +53,7 @@ void dumpsig_install(void)
 	int sig = ht_config.signal;
 	if (!sig)
 		return;
+	owner = getpid();
 	struct sigaction cur, sa = {0};
 	if (ht_real.sigaction(sig, NULL, &cur) == 0 &&
 	    cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) {
@@ -64,10 +72,16 @@ enum dumpsig_state dumpsig_state(void)
 	return atomic_load(&state);
 }
 
+void dumpsig_forked(void)
+{
+	owner = getpid(); /* fork copies the dispositions: same state */
+}
+
 /* Called before the program's new disposition takes effect. */
 static void watch(int sig, void (*handler)(int))
 {
-	if (!sig || sig != ht_config.signal || !dumpsig_state())
+	if (!sig || sig != ht_config.signal || !dumpsig_state() ||
+	    getpid() != owner)
 		return;
 	if (handler == on_dump_signal)
 		atomic_store(&state, DUMPSIG_OWNED);

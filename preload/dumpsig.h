@@ -14,4 +14,7 @@ void dumpsig_install(void);
 
 enum dumpsig_state dumpsig_state(void);
 
+/* In a forked child: it owns the signal as its parent did. */
+void dumpsig_forked(void);
+
 #endif
