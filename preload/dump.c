@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h> /* rename */
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include "arena.h"
 #include "config.h"
 #include "dumpsig.h"
+#include "forkguard.h"
 #include "livemap.h"
 #include "log.h"
 #include "outbuf.h"
@@ -364,7 +366,11 @@ static void put_header(struct outbuf *o, const struct dump_state *d,
 	out_str(o, "\n");
 	if (tracer_error())
 		kv_str(o, "error", tracer_error());
+	/* The dumper may wait for a fork to pass: it is no allocation. */
+	while (!forkguard_enter())
+		sched_yield();
 	dl_iterate_phdr(put_build_id, o);
+	forkguard_leave();
 }
 
 static void put_samples(struct outbuf *o, const struct dump_state *d)

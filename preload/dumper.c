@@ -20,11 +20,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "config.h"
 #include "dump.h"
 #include "dumpsig.h"
+#include "forkguard.h"
 #include "log.h"
 #include "real.h"
 #include "retention.h"
@@ -39,25 +41,12 @@ static _Atomic int signal_pending, signal_lost_pending;
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned next_seq = 1;
 static int write_failing; /* the last dump failed; said once per streak */
+static int exited;        /* the exit dump is written: no more after it */
 
-/* Writes one dump; callers hold nothing. Returns 0 or an errno value.
- *
- * A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the
- * process. Dumps also run on the program's own threads (exit, API), so the
- * signal is blocked around the write, which then fails with EFBIG, and a
- * SIGXFSZ raised meanwhile is taken off the thread before unblocking. */
-static int dump_now(const char *trigger)
+/* Under dump_lock: numbering, retention and what is said about failures
+ * (once per streak of failing dumps, and once when they work again). */
+static void account(int err)
 {
-	struct ht_thread *t = &ht_thread;
-	int saved_errno = errno, saved_guard = t->guard;
-	char path[4200];
-	sigset_t xfsz, old;
-	sigemptyset(&xfsz);
-	sigaddset(&xfsz, SIGXFSZ);
-	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
-	t->guard = 1;
-	pthread_mutex_lock(&dump_lock);
-	int err = dump_write(trigger, next_seq, path, sizeof(path));
 	if (err == 0) {
 		retention_add(next_seq);
 		next_seq++;
@@ -66,11 +55,35 @@ static int dump_now(const char *trigger)
 		write_failing = 0;
 	} else if (!write_failing) {
 		write_failing = 1;
-		char msg[128];
-		ht_snprintf(msg, sizeof(msg), "errno %d", err);
 		ht_log("cannot write a dump in %s (%s); this dump is skipped "
 		       "and the next one will try again",
-		       ht_config.dir, msg);
+		       ht_config.dir, strerror(err));
+	}
+}
+
+/* Writes one dump; callers hold nothing. Returns 0 or an errno value. The
+ * exit dump is final: none is written after it, even while the process is
+ * still tearing down.
+ *
+ * A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the
+ * process. Dumps also run on the program's own threads (exit, API), so the
+ * signal is blocked around the write, which then fails with EFBIG, and a
+ * SIGXFSZ raised meanwhile is taken off the thread before unblocking. */
+static int dump_now(const char *trigger, int final)
+{
+	struct ht_thread *t = &ht_thread;
+	int saved_errno = errno, saved_guard = t->guard, err = ECANCELED;
+	char path[4200];
+	sigset_t xfsz, old;
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+	t->guard = 1;
+	pthread_mutex_lock(&dump_lock);
+	if (!exited) {
+		err = dump_write(trigger, next_seq, path, sizeof(path));
+		account(err);
+		exited = final;
 	}
 	pthread_mutex_unlock(&dump_lock);
 	t->guard = saved_guard;
@@ -123,11 +136,11 @@ static void *dumper_main(void *arg)
 		while (sem_trywait(&wake) == 0)
 			;
 		if (atomic_exchange(&signal_pending, 0))
-			dump_now("signal");
+			dump_now("signal", 0);
 		if (atomic_exchange(&signal_lost_pending, 0))
-			dump_now("signal_lost");
+			dump_now("signal_lost", 0);
 		if (interval && now_ms() >= next) {
-			dump_now("interval");
+			dump_now("interval", 0);
 			/* Skip missed ticks rather than dumping in a burst. */
 			uint64_t now = now_ms();
 			while (next <= now)
@@ -159,14 +172,16 @@ static void start_thread(void)
 static void at_exit_dump(void)
 {
 	if (ht_config.on_exit)
-		dump_now("exit");
+		dump_now("exit", 1);
 }
 
 static void in_child(void)
 {
+	forkguard_done();
 	pthread_mutex_init(&dump_lock, NULL);
 	next_seq = 1;
 	write_failing = 0;
+	exited = 0;
 	atomic_store(&signal_pending, 0);
 	atomic_store(&signal_lost_pending, 0);
 	tracer_forked();
@@ -182,7 +197,7 @@ void dumper_start(void)
 	start_thread();
 	dumpsig_install();
 	atexit(at_exit_dump);
-	pthread_atfork(NULL, NULL, in_child);
+	pthread_atfork(forkguard_prepare, forkguard_done, in_child);
 }
 
 /* The explicit API: a dump now, from the calling thread. 0 on success,
@@ -190,5 +205,5 @@ void dumper_start(void)
  * "heaptrace_dump") and so need not link against heaptrace. */
 HT_EXPORT int heaptrace_dump(void)
 {
-	return dump_now("api");
+	return dump_now("api", 0);
 }

@@ -141,8 +141,9 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 	if (tracer_state() == TRACER_ON) {
 		uintptr_t frames[HT_MAX_FRAMES_LIMIT];
 		int n = unwind_capture(frames, (int)ht_config.max_frames);
-		struct stack_rec *r = stacktab_intern(&ht_stacks, frames,
-						      (uint32_t)n);
+		struct stack_rec *r =
+		    n < 0 ? NULL
+			  : stacktab_intern(&ht_stacks, frames, (uint32_t)n);
 		a->stack = r ? stacktab_id(&ht_stacks, r) : 0;
 	}
 	t->guard = 0;

@@ -100,7 +100,11 @@ void tracer_record_alloc(void *p, size_t n)
 	t->guard = 1;
 	uintptr_t frames[HT_MAX_FRAMES_LIMIT];
 	int nf = unwind_capture(frames, (int)ht_config.max_frames);
-	struct stack_rec *r = stacktab_intern(&ht_stacks, frames, (uint32_t)nf);
+	struct stack_rec *r = NULL;
+	if (nf < 0) /* a fork is starting: no stack can be taken now */
+		atomic_fetch_add(&ht_stacks.dropped_busy, 1);
+	else
+		r = stacktab_intern(&ht_stacks, frames, (uint32_t)nf);
 	if (r) {
 		double w = sampler_weight(n);
 		stack_count(r, 0, w, w * (double)n);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "forkguard.h"
 #include "log.h"
 
 #define STR2(x) #x
@@ -110,7 +111,10 @@ int unwind_capture(uintptr_t *frames, int max)
 	int want = max + 16, n;
 	if (want > (int)(sizeof(buf) / sizeof(buf[0])))
 		want = (int)(sizeof(buf) / sizeof(buf[0]));
+	if (!forkguard_enter())
+		return -1;
 	n = unw_bt ? unw_bt(buf, want) : backtrace(buf, want);
+	forkguard_leave();
 	int skip = 0;
 	while (skip < n && is_own((uintptr_t)buf[skip]))
 		skip++;

@@ -9,7 +9,8 @@
 void unwind_init(void);
 
 /* Return addresses of the caller of the allocation function and up, at
- * most max of them, the tracer's own frames dropped. */
+ * most max of them, the tracer's own frames dropped; -1 when no stack can
+ * be taken now (a fork is starting: see forkguard.c). */
 int unwind_capture(uintptr_t *frames, int max);
 
 /* Which unwinder is in use, for the dump header. */
