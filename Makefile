@@ -62,6 +62,10 @@ deps:
 check: deps all
 	python3 tests/run.py $(TESTS)
 
+# A long run of redis-server under heaptrace with load (not part of check).
+soak: deps all
+	python3 tests/soak.py --seconds $(or $(SOAK_SECONDS),600)
+
 install: $(B)/libheaptrace.so
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heaptrace
 	install -m 755 $(B)/libheaptrace.so $(DESTDIR)$(PREFIX)/lib/libheaptrace.so
@@ -72,4 +76,4 @@ install: $(B)/libheaptrace.so
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps check demo install clean
+.PHONY: all deps check demo soak install clean

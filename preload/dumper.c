@@ -37,6 +37,7 @@
 #define HT_EXPORT __attribute__((visibility("default")))
 
 static sem_t wake;
+#define SWEEP_MS 60000
 static _Atomic int signal_pending, signal_lost_pending;
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned next_seq = 1;
@@ -130,8 +131,14 @@ static void *dumper_main(void *arg)
 	ht_thread.guard = 1;
 	uint64_t interval = ht_config.interval_ms;
 	uint64_t next = interval ? now_ms() + interval : 0;
+	uint64_t next_sweep = now_ms() + SWEEP_MS;
 	for (;;) {
 		wait_for_wake(next);
+		if (now_ms() >= next_sweep) {
+			/* forked children that _exit mid-dump leave temporaries */
+			retention_sweep_stale();
+			next_sweep = now_ms() + SWEEP_MS;
+		}
 		/* Several signals while one dump runs make one more dump. */
 		while (sem_trywait(&wake) == 0)
 			;

@@ -42,3 +42,32 @@ $(B)/tests/cxx_throw: $(CXX_THROW_DIR)/main.cc
 	$(CXX) $(TEST_CXXFLAGS) -o $@ $< -ldl
 
 EXTRA_TEST_PROGS += $(B)/tests/libcxx_throw.so $(B)/tests/cxx_throw
+
+# Hostile programs (tests/test_hostile.py) that need more than the default
+# rule: a library owning SIGUSR1 linked into its program, a dlopen()ed
+# plugin, and code without unwind information.
+HOSTILE_DIR := tests/progs/hostile
+
+$(B)/tests/libhostile_first.so: $(HOSTILE_DIR)/first.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ $<
+
+$(B)/tests/hostile_sigown: tests/progs/hostile_sigown.c $(B)/tests/libhostile_first.so
+	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(B)/tests -lhostile_first -Wl,-rpath,'$$ORIGIN'
+
+EXTRA_TEST_PROGS += $(B)/tests/libhostile_first.so
+
+$(B)/tests/hostile_nounwind.o: $(HOSTILE_DIR)/nounwind.c $(HOSTILE_DIR)/nounwind.h
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -g0 -fno-asynchronous-unwind-tables -fno-unwind-tables \
+		-fomit-frame-pointer -c -o $@ $<
+
+$(B)/tests/hostile_unwind: tests/progs/hostile_unwind.c $(B)/tests/hostile_nounwind.o \
+		$(HOSTILE_DIR)/nounwind.h
+	$(CC) $(TEST_CFLAGS) -Itests/progs -o $@ $< $(B)/tests/hostile_nounwind.o
+
+$(B)/tests/libhostile_plugin.so: $(HOSTILE_DIR)/plugin.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ $<
+
+EXTRA_TEST_PROGS += $(B)/tests/libhostile_plugin.so
