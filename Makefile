@@ -62,6 +62,13 @@ deps:
 check: deps all
 	python3 tests/run.py $(TESTS)
 
+# A longer run of the dump-reader fuzzer than `make check` does.
+FUZZ_ITERATIONS ?= 20000
+FUZZ_SEED ?= $(shell date +%s)
+
+fuzz: all
+	python3 tests/fuzz_dumps.py --iterations $(FUZZ_ITERATIONS) --seed $(FUZZ_SEED) --keep $(B)/fuzz-failures
+
 # A long run of redis-server under heaptrace with load (not part of check).
 soak: deps all
 	python3 tests/soak.py --seconds $(or $(SOAK_SECONDS),600)
@@ -76,4 +83,4 @@ install: $(B)/libheaptrace.so
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps check demo soak install clean
+.PHONY: all deps check demo fuzz soak install clean

@@ -82,6 +82,9 @@ int livemap_insert(struct livemap *m, const void *p, uint64_t size,
 			&e->key, &k, LIVE_BUSY, memory_order_acquire,
 			memory_order_relaxed))
 			continue;
+		/* Seqlock writer: the claim is visible before any field, so a
+		 * reader never takes our fields for the previous entry's. */
+		atomic_thread_fence(memory_order_release);
 		mark_touched(m, e);
 		atomic_store_explicit(&e->size, size, memory_order_relaxed);
 		atomic_store_explicit(&e->stack, stack, memory_order_relaxed);

@@ -126,6 +126,15 @@ struct stack_rec *stacktab_intern(struct stacktab *t, const uintptr_t *frames,
 		struct stack_slot *s = &t->slots[pos];
 		uint64_t k = atomic_load_explicit(&s->hash, memory_order_acquire);
 		if (k == 0) {
+			/* New stack, full table: drop it without claiming the
+			 * slot, or refused stacks would fill every slot and
+			 * make each later probe scan the whole table. */
+			if (atomic_load_explicit(&t->count, memory_order_relaxed) >=
+			    t->limit) {
+				atomic_fetch_add_explicit(&t->dropped_full, 1,
+							  memory_order_relaxed);
+				return NULL;
+			}
 			if (atomic_compare_exchange_strong_explicit(
 				&s->hash, &k, h, memory_order_acq_rel,
 				memory_order_acquire)) {

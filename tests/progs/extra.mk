@@ -43,6 +43,18 @@ $(B)/tests/cxx_throw: $(CXX_THROW_DIR)/main.cc
 
 EXTRA_TEST_PROGS += $(B)/tests/libcxx_throw.so $(B)/tests/cxx_throw
 
+# The lock-free core (stack table, live map) under ThreadSanitizer, without
+# interposition (tests/core/stress.c, tests/test_core.py). gcc's TSan
+# runtime (libtsan2) comes with build-essential on Debian 12.
+CORE_SRC := preload/stacktab.c preload/livemap.c preload/arena.c
+
+$(B)/tests/core_tsan: tests/core/stress.c $(CORE_SRC) $(PRELOAD_HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) -D_GNU_SOURCE -O1 -g -fsanitize=thread -pthread \
+		-o $@ tests/core/stress.c $(CORE_SRC)
+
+EXTRA_TEST_PROGS += $(B)/tests/core_tsan
+
 # Hostile programs (tests/test_hostile.py) that need more than the default
 # rule: a library owning SIGUSR1 linked into its program, a dlopen()ed
 # plugin, and code without unwind information.
@@ -71,3 +83,23 @@ $(B)/tests/libhostile_plugin.so: $(HOSTILE_DIR)/plugin.c
 	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ $<
 
 EXTRA_TEST_PROGS += $(B)/tests/libhostile_plugin.so
+
+# The preload under UndefinedBehaviorSanitizer (tests/test_ubsan.py): any
+# report aborts the traced program. The runtime is linked in statically so
+# that LD_PRELOAD of this one file is enough in any program; gcc ships
+# libubsan.a with build-essential (libgcc-12-dev). float-cast-overflow is
+# not part of gcc's -fsanitize=undefined, and the preload turns doubles
+# into counts. Always gcc: clang links no sanitizer runtime into a shared
+# object, so `make CC=clang` would fail here.
+UBSAN_CC := gcc
+UBSAN_FLAGS := -fsanitize=undefined,float-cast-overflow -fno-sanitize-recover=all
+UBSAN_OBJ := $(PRELOAD_SRC:preload/%.c=$(B)/ubsan/obj/%.o)
+
+$(B)/ubsan/obj/%.o: preload/%.c $(PRELOAD_HDR)
+	@mkdir -p $(@D)
+	$(UBSAN_CC) $(CFLAGS) $(PRELOAD_CFLAGS) $(UBSAN_FLAGS) -c $< -o $@
+
+$(B)/ubsan/libheaptrace.so: $(UBSAN_OBJ)
+	$(UBSAN_CC) $(CFLAGS) $(UBSAN_FLAGS) -static-libubsan -o $@ $^ $(PRELOAD_LDFLAGS)
+
+EXTRA_TEST_PROGS += $(B)/ubsan/libheaptrace.so
