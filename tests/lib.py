@@ -257,8 +257,9 @@ def google_pprof_total(dump, exe, kind):
     inuse_space, inuse_objects, alloc_space, alloc_objects."""
     out = run(["google-pprof", "--text", "--show_bytes", "--" + kind, exe, dump]).stdout
     m = re.search(r"^Total: (-?[\d.]+) (B|objects)$", out, re.M)
-    if not m and not dump_samples(dump):
-        return 0.0  # an empty profile: google-pprof prints no total
+    column = {"inuse_objects": 0, "inuse_space": 1, "alloc_objects": 2, "alloc_space": 3}[kind]
+    if not m and not any(s[column] for s in dump_samples(dump)):
+        return 0.0  # nothing of this kind: google-pprof prints no total
     if not m:
         raise AssertionError(f"google-pprof printed no total: {out[:500]}")
     return float(m.group(1))
