@@ -43,7 +43,7 @@ struct snap {
 struct dump_state {
 	struct snap *snaps;
 	size_t n, cap;
-	uint32_t now_s;
+	uint32_t now; /* tracer_now_ticks() */
 };
 
 /* Scratch memory kept from one dump to the next (dumps are serialised by
@@ -143,9 +143,10 @@ static void add_age(const struct live_sample *ls, void *arg)
 	struct snap *s = &d->snaps[r->dump_index - 1];
 	if (s->rec != r)
 		return;
-	uint32_t age = d->now_s > ls->time ? d->now_s - ls->time : 0;
+	uint64_t age = d->now > ls->time ? d->now - ls->time : 0;
 	unsigned b = 0;
-	while (b < ht_config.n_age_bounds && age >= ht_config.age_bounds_s[b])
+	while (b < ht_config.n_age_bounds &&
+	       age >= (uint64_t)ht_config.age_bounds_s[b] * TRACER_TICKS_PER_S)
 		b++;
 	double w = sampler_weight(ls->size);
 	s->ages[b][0] += w;
@@ -431,7 +432,7 @@ int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
 
 	if (snapshot(&d))
 		return ENOMEM;
-	d.now_s = tracer_now_s();
+	d.now = tracer_now_ticks();
 	livemap_foreach(&ht_live, add_age, &d);
 
 	ht_snprintf(path, size, "%s/heaptrace.%d.%04u.heap", ht_config.dir,

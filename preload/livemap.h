@@ -24,7 +24,7 @@ struct live_entry {
 	_Atomic uintptr_t key;
 	_Atomic uint64_t size;  /* bytes the program asked for */
 	_Atomic uint32_t stack; /* stacktab_id() of the allocating stack */
-	_Atomic uint32_t time;  /* seconds since tracing started */
+	_Atomic uint32_t time;  /* tracer_now_ticks() at allocation */
 };
 
 /* A copy of one entry, as handed out by remove and foreach. */

@@ -19,7 +19,7 @@
 
 static _Atomic int state = TRACER_OFF;
 static const char *_Atomic error_text;
-static uint64_t start_mono_s;
+static uint64_t start_mono_ns;
 static uint64_t start_unix_ns;
 
 int tracer_state(void)
@@ -47,10 +47,10 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-uint32_t tracer_now_s(void)
+uint32_t tracer_now_ticks(void)
 {
-	return (uint32_t)(clock_ns(CLOCK_MONOTONIC_COARSE) / 1000000000ULL -
-			  start_mono_s);
+	return (uint32_t)((clock_ns(CLOCK_MONOTONIC_COARSE) - start_mono_ns) /
+			  (1000000000ULL / TRACER_TICKS_PER_S));
 }
 
 uint64_t tracer_start_unix_ns(void)
@@ -60,7 +60,7 @@ uint64_t tracer_start_unix_ns(void)
 
 void tracer_forked(void)
 {
-	start_mono_s = clock_ns(CLOCK_MONOTONIC_COARSE) / 1000000000ULL;
+	start_mono_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
 	start_unix_ns = clock_ns(CLOCK_REALTIME);
 }
 
@@ -109,7 +109,7 @@ void tracer_record_alloc(void *p, size_t n)
 		double w = sampler_weight(n);
 		stack_count(r, 0, w, w * (double)n);
 		if (!livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
-				    tracer_now_s()))
+				    tracer_now_ticks()))
 			stack_count(r, 1, w, w * (double)n);
 	}
 	t->guard = 0;

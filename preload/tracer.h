@@ -28,8 +28,11 @@ void tracer_count_freed(const struct live_sample *s);
 void tracer_fail(const char *why);
 const char *tracer_error(void);
 
-/* Seconds since tracing started (for allocation ages). */
-uint32_t tracer_now_s(void);
+/* Time since tracing started, in ticks of 1/TRACER_TICKS_PER_S second,
+ * for allocation ages: fine enough for 1-second age buckets, and 32 bits
+ * last over eight years. */
+#define TRACER_TICKS_PER_S 16
+uint32_t tracer_now_ticks(void);
 
 /* CLOCK_REALTIME when tracing started in this process, in ns. */
 uint64_t tracer_start_unix_ns(void);

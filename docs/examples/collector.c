@@ -12,11 +12,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOG_BUFFER (16 * 1024)
@@ -25,17 +25,26 @@ struct logger {
 	char name[64];
 	char *buffer;
 	size_t used;
-	atomic_int closed;
+	int closed;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
 	pthread_t flusher;
 };
 
+/* Flushes once a second until the logger is closed; closing wakes it at
+ * once, so that logger_close() does not wait out the second. */
 static void *flush_loop(void *arg)
 {
 	struct logger *log = arg;
-	while (!atomic_load(&log->closed)) {
-		sleep(1);
+	pthread_mutex_lock(&log->lock);
+	while (!log->closed) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&log->wake, &log->lock, &until);
 		log->used = 0; /* "flushed" */
 	}
+	pthread_mutex_unlock(&log->lock);
 	return NULL;
 }
 
@@ -45,6 +54,8 @@ static struct logger *logger_clone(const char *name)
 	struct logger *log = calloc(1, sizeof(*log));
 	snprintf(log->name, sizeof(log->name), "%s", name);
 	log->buffer = malloc(LOG_BUFFER);
+	pthread_mutex_init(&log->lock, NULL);
+	pthread_cond_init(&log->wake, NULL);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -55,8 +66,13 @@ static struct logger *logger_clone(const char *name)
 
 static void logger_close(struct logger *log)
 {
-	atomic_store(&log->closed, 1);
+	pthread_mutex_lock(&log->lock);
+	log->closed = 1;
+	pthread_cond_signal(&log->wake);
+	pthread_mutex_unlock(&log->lock);
 	pthread_join(log->flusher, NULL);
+	pthread_cond_destroy(&log->wake);
+	pthread_mutex_destroy(&log->lock);
 	free(log->buffer);
 	free(log);
 }
@@ -64,10 +80,12 @@ static void logger_close(struct logger *log)
 static void logger_write(struct logger *log, const char *text)
 {
 	size_t n = strlen(text);
+	pthread_mutex_lock(&log->lock);
 	if (log->used + n < LOG_BUFFER) {
 		memcpy(log->buffer + log->used, text, n);
 		log->used += n;
 	}
+	pthread_mutex_unlock(&log->lock);
 }
 
 /* Parses one report into a record that lives only for the request. */

@@ -103,3 +103,7 @@ $(B)/ubsan/libheaptrace.so: $(UBSAN_OBJ)
 	$(UBSAN_CC) $(CFLAGS) $(UBSAN_FLAGS) -static-libubsan -o $@ $^ $(PRELOAD_LDFLAGS)
 
 EXTRA_TEST_PROGS += $(B)/ubsan/libheaptrace.so
+
+# The demo's service and its load (tests/test_leaks.py runs them briefly);
+# their rules are in the Makefile, next to the demo.
+EXTRA_TEST_PROGS += $(B)/collector $(B)/collector_client

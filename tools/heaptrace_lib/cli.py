@@ -4,10 +4,18 @@ status (2 for bad input, 1 for other failures) instead of a traceback."""
 import argparse
 import sys
 
-from . import flame, graph, launch, pprof_proto, signal_dump, top
+from . import (flame, graph, launch, leaks, pprof_proto, report, signal_dump, threads,
+               timeline, top)
 from .errors import HeaptraceError
 from .profile import DEFAULT_TYPE, SAMPLE_TYPES, Selection, load_profile, select_stacks
+from .series import load_series
 from .units import BYTE_UNITS
+
+
+def _one_line(message):
+    """A message with the control characters it quotes from the input (a
+    stray \r, an escape sequence) shown escaped, so it stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 class Warnings:
@@ -19,7 +27,7 @@ class Warnings:
     def __call__(self, message):
         if message not in self.seen:
             self.seen.add(message)
-            print(f"heaptrace: warning: {message}", file=sys.stderr)
+            print(f"heaptrace: warning: {_one_line(message)}", file=sys.stderr)
 
 
 def _selection_options(parser):
@@ -33,10 +41,20 @@ def _selection_options(parser):
     parser.set_defaults(sample_type=DEFAULT_TYPE)
     parser.add_argument("--lines", action="store_true",
                         help="one node per source line instead of per function")
+    _filter_options(parser)
+
+
+def _filter_options(parser):
     parser.add_argument("--focus", metavar="RE",
                         help="only stacks with a frame matching RE")
     parser.add_argument("--ignore", metavar="RE",
                         help="leave out stacks with a frame matching RE")
+
+
+def _min_age_option(parser):
+    parser.add_argument("--min-age", type=float, metavar="S",
+                        help="count only live blocks at least S seconds old "
+                        "(S: 0 or a bound of the dumps' age buckets, HEAPTRACE_AGES)")
 
 
 def _table_options(parser):
@@ -62,6 +80,7 @@ def build_parser():
     _selection_options(p)
     _table_options(p)
     p.add_argument("--base", metavar="OLD", help="subtract the dump OLD first")
+    _min_age_option(p)
     p.add_argument("dump", metavar="DUMP")
 
     p = verbs.add_parser("diff", help="what changed between two dumps")
@@ -87,6 +106,26 @@ def build_parser():
     p.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
     p.add_argument("dump", metavar="DUMP")
 
+    p = verbs.add_parser("leaks", help="the stacks whose memory grows steadily over dumps")
+    _filter_options(p)
+    _min_age_option(p)
+    p.add_argument("-n", "--nodecount", type=int, default=10, metavar="N",
+                   help="show at most N growing stacks (default 10, 0: all)")
+    p.add_argument("dumps", nargs="+", metavar="DUMP")
+
+    p = verbs.add_parser("timeline", help="RSS, heap and growing stacks over time (SVG)")
+    p.add_argument("-n", "--nodecount", type=int, default=timeline.STACKS_SHOWN, metavar="N",
+                   help=f"stack at most N growing stacks (default {timeline.STACKS_SHOWN})")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="out.svg")
+    p.add_argument("dumps", nargs="+", metavar="DUMP")
+
+    p = verbs.add_parser("report", help="one self-contained HTML page for a series of dumps")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="report.html")
+    p.add_argument("dumps", nargs="+", metavar="DUMP")
+
+    p = verbs.add_parser("threads", help="live and unjoined threads by creation stack")
+    p.add_argument("dump", metavar="DUMP")
+
     p = verbs.add_parser("pprof", help="convert to profile.proto (gzipped)")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("dump", metavar="DUMP")
@@ -105,7 +144,8 @@ def build_parser():
 
 
 def _selection(args):
-    return Selection(args.sample_type, args.lines, args.focus, args.ignore)
+    return Selection(args.sample_type, args.lines, args.focus, args.ignore,
+                     getattr(args, "min_age", None))
 
 
 def _write(path, data):
@@ -126,9 +166,25 @@ def run_verb(args, warn):
     if args.verb == "dump":
         print(signal_dump.request_dump(args.pid, args.timeout))
         return 0
+    if args.verb == "leaks":
+        selection = Selection(lines=True, focus=args.focus, ignore=args.ignore,
+                              min_age=args.min_age)
+        analysis = leaks.analyze(load_series(args.dumps, warn), selection)
+        sys.stdout.write(leaks.render_leaks(analysis, args.nodecount))
+        return 0
+    if args.verb in ("timeline", "report"):
+        analysis = leaks.analyze(load_series(args.dumps, warn), Selection(lines=True))
+        if args.verb == "timeline":
+            _write(args.output, timeline.svg(analysis, args.nodecount))
+        else:
+            _write(args.output, report.render_report(analysis))
+        return 0
     profile = load_profile(args.dump, warn)
     if args.verb == "pprof":
         _write(args.output, pprof_proto.encode(profile))
+        return 0
+    if args.verb == "threads":
+        sys.stdout.write(threads.render_threads(profile))
         return 0
     selection = _selection(args)
     if args.verb in ("top", "diff"):
@@ -154,7 +210,7 @@ def main(argv=None):
     try:
         return run_verb(args, Warnings())
     except HeaptraceError as e:
-        print(f"heaptrace: {e}", file=sys.stderr)
+        print(f"heaptrace: {_one_line(str(e))}", file=sys.stderr)
         return e.status
     except BrokenPipeError:
         sys.stderr.close()

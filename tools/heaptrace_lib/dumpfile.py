@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 from .errors import InputError
 
 FORMAT_VERSION = 1
+# Counts, sizes and rates are int64 in pprof; larger numbers are corrupt.
+INT64_MAX = (1 << 63) - 1
 
 HEADER_RE = re.compile(
-    r"^heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *([a-z_0-9]+)(?:/(\d+))? *$"
-)
+    r"^heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *([a-z_0-9]+)(?:/(\d+))? *$",
+    re.ASCII)
 SAMPLE_RE = re.compile(
-    r"^ *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@((?: +0x[0-9a-fA-F]+)*) *$"
-)
+    r"^ *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@((?: +0x[0-9a-fA-F]+)*) *$",
+    re.ASCII)
 MAPS_RE = re.compile(
-    r"^([0-9a-f]+)-([0-9a-f]+) +([-rwxps]{4}) +([0-9a-f]+) +[0-9a-f]+:[0-9a-f]+ +\d+ *(.*)$"
-)
+    r"^([0-9a-f]+)-([0-9a-f]+) +([-rwxps]{4}) +([0-9a-f]+) +[0-9a-f]+:[0-9a-f]+ +\d+ *(.*)$",
+    re.ASCII)
 MAPS_TRIGGERS = ("MAPPED_LIBRARIES:", "--- Memory map: ---")
 
 # The sampling kinds of the header's `@ kind/rate`, as pprof reads them:
@@ -51,12 +53,24 @@ class Mapping:
 @dataclass
 class RawSample:
     """A sample line as written: in-use and allocated counts and bytes and
-    the return addresses, innermost first."""
+    the return addresses, innermost first; `ages` from the `# ages:` line
+    after it, [(objects, bytes)] youngest bucket first, or None."""
 
     inuse_count: int
     inuse_bytes: int
     alloc_count: int
     alloc_bytes: int
+    addresses: list
+    ages: list = None
+
+
+@dataclass
+class RawThreads:
+    """A `# threads:` line: threads made from one pthread_create call stack
+    that are running, and that exited but were never joined or detached."""
+
+    live: int
+    unjoined: int
     addresses: list
 
 
@@ -70,6 +84,9 @@ class Dump:
     meta: dict = field(default_factory=dict)
     build_ids: dict = field(default_factory=dict)
     samples: list = field(default_factory=list)
+    threads: list = field(default_factory=list)
+    threads_total: tuple = None
+    age_bounds: tuple = None
     mappings: list = field(default_factory=list)
     _starts: list = field(default_factory=list, repr=False)
 
@@ -85,8 +102,19 @@ class Dump:
             return 0, 0
         if self.period <= 1:
             return count, size
-        factor = 1 / (1 - math.exp(-(size / count) / self.period))
+        x = (size / count) / self.period
+        # pprof's formula; expm1 only where 1 - exp(-x) rounds to 0.
+        factor = 1 / ((1 - math.exp(-x)) or -math.expm1(-x))
         return int(count * factor), int(size * factor)
+
+    def meta_int(self, key):
+        """A `#` value as a whole number, None unless it is one (ASCII
+        digits, at most INT64_MAX)."""
+        value = self.meta.get(key, "")
+        if value.isascii() and value.isdigit() and len(value) <= 19 \
+                and int(value) <= INT64_MAX:
+            return int(value)
+        return None
 
     def build_id_for(self, path):
         """The build id the dump recorded for a file, also when the dump
@@ -126,6 +154,16 @@ def _decode(path, data):
                          "binary data, not a heap profile") from None
 
 
+def _int64(path, lineno, digits):
+    """An ASCII decimal number of a header or sample line (the regular
+    expressions take only ASCII digits), at most INT64_MAX."""
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > 19 or int(digits) > INT64_MAX:
+        raise InputError(path, lineno, f"number {digits[:24]}{'...' if len(digits) > 24 else ''}"
+                         " is out of range")
+    return int(digits)
+
+
 def _parse_header(path, line):
     m = HEADER_RE.match(line)
     if not m:
@@ -139,26 +177,73 @@ def _parse_header(path, line):
     scaled, period_of = KINDS[kind]
     if scaled and not rate:
         raise InputError(path, 1, f"'{kind}' header without a sampling rate")
-    header = tuple(int(m.group(i)) for i in range(1, 5))
-    return Dump(path=path, kind=kind, period=period_of(int(rate or 1)),
+    header = tuple(_int64(path, 1, m.group(i)) for i in range(1, 5))
+    return Dump(path=path, kind=kind, period=period_of(_int64(path, 1, rate or "1")),
                 scaled=scaled, header=header)
+
+
+NUMBER_RES = {int: re.compile(r"\d{1,19}", re.ASCII),
+              float: re.compile(r"\d{1,19}(\.\d*)?", re.ASCII)}
+
+
+def _numbers(dump, lineno, key, text, kind=int):
+    """The non-negative decimal numbers of a `# key:` line."""
+    values = text.split()
+    if not all(NUMBER_RES[kind].fullmatch(v) for v in values):
+        raise InputError(dump.path, lineno, f"malformed '# {key}:' line")
+    return [kind(v) for v in values]
+
+
+def _parse_ages(dump, lineno, value):
+    if not dump.samples or dump.samples[-1].ages is not None:
+        raise InputError(dump.path, lineno, "'# ages:' line without a sample line before it")
+    if dump.age_bounds is None:
+        raise InputError(dump.path, lineno, "'# ages:' line without '# age_buckets_s:'")
+    values = _numbers(dump, lineno, "ages", value, float)
+    if len(values) != 2 * (len(dump.age_bounds) + 1):
+        raise InputError(dump.path, lineno, f"'# ages:' line has {len(values)} numbers, "
+                         f"not 2 per age bucket ({2 * (len(dump.age_bounds) + 1)})")
+    dump.samples[-1].ages = list(zip(values[0::2], values[1::2]))
+
+
+def _parse_threads(dump, lineno, value):
+    counts, sep, addresses = value.partition(" @")
+    numbers = _numbers(dump, lineno, "threads", counts)
+    if not sep or len(numbers) != 2 or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+        raise InputError(dump.path, lineno, "malformed '# threads:' line")
+    dump.threads.append(RawThreads(*numbers, [int(a, 16) for a in addresses.split()]))
 
 
 def _parse_meta(dump, lineno, text):
     key, sep, value = text[2:].partition(": ")
     if not sep:
         return
-    if key == "build_id":
+    if key == "ages":
+        _parse_ages(dump, lineno, value)
+    elif key == "threads":
+        _parse_threads(dump, lineno, value)
+    elif key == "threads_total":
+        numbers = _numbers(dump, lineno, key, value)
+        if len(numbers) != 2:
+            raise InputError(dump.path, lineno, "malformed '# threads_total:' line")
+        dump.threads_total = tuple(numbers)
+    elif key == "age_buckets_s":
+        bounds = _numbers(dump, lineno, key, value)
+        if not bounds or bounds != sorted(set(bounds)) or bounds[0] <= 0:
+            raise InputError(dump.path, lineno, "'# age_buckets_s:' is not increasing seconds")
+        dump.age_bounds = tuple(bounds)
+    elif key == "build_id":
         file, _, hexid = value.rpartition(" ")
         if file:
             dump.build_ids[file] = hexid.lower()
     elif key == "heaptrace":
-        if not value.isdigit():
-            raise InputError(dump.path, lineno, f"bad format version '{value}'")
-        if int(value) > FORMAT_VERSION:
+        dump.meta[key] = value
+        version = dump.meta_int(key)
+        if version is None:
+            raise InputError(dump.path, lineno, f"bad format version '{value[:40]}'")
+        if version > FORMAT_VERSION:
             raise InputError(dump.path, lineno, f"dump format version {value} is newer "
                              f"than this heaptrace reads ({FORMAT_VERSION})")
-        dump.meta[key] = value
     elif not dump.samples and key not in dump.meta:
         # The header block; per-sample lines (`# ages:`) come later.
         dump.meta[key] = value
@@ -168,7 +253,7 @@ def _parse_sample(dump, lineno, text):
     m = SAMPLE_RE.match(text)
     if not m:
         raise InputError(dump.path, lineno, "malformed sample line")
-    c, b, ac, ab = (int(m.group(i)) for i in range(1, 5))
+    c, b, ac, ab = (_int64(dump.path, lineno, m.group(i)) for i in range(1, 5))
     for count, size, what in ((c, b, "in-use"), (ac, ab, "allocated")):
         if count == 0 and size != 0:
             raise InputError(dump.path, lineno,
@@ -178,11 +263,15 @@ def _parse_sample(dump, lineno, text):
 
 
 def _parse_maps_line(dump, lineno, text):
+    """Checks every line; keeps the executable mappings only, as pprof does:
+    return addresses lie in code, and a process with thousands of threads
+    has thousands of stack mappings besides."""
     m = MAPS_RE.match(text)
     if not m:
         raise InputError(dump.path, lineno, "malformed MAPPED_LIBRARIES line")
-    dump.mappings.append(Mapping(int(m.group(1), 16), int(m.group(2), 16),
-                                 m.group(3), int(m.group(4), 16), m.group(5).strip()))
+    if "x" in m.group(3):
+        dump.mappings.append(Mapping(int(m.group(1), 16), int(m.group(2), 16),
+                                     m.group(3), int(m.group(4), 16), m.group(5).strip()))
 
 
 def _check_totals(dump):

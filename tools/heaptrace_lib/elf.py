@@ -1,6 +1,8 @@
 """The two facts symbolization needs from an ELF file, read with struct:
 its PT_LOAD segments (to turn a file offset into the virtual address that
 addr2line expects) and its GNU build id (to notice a rebuilt binary)."""
+import os
+import stat
 import struct
 from dataclasses import dataclass
 
@@ -47,7 +49,11 @@ def _notes_build_id(data, endian):
 
 
 def read_elf(path):
-    """ElfInfo of the file at path; raises OSError or NotElf."""
+    """ElfInfo of the file at path; raises OSError or NotElf. Only regular
+    files are opened: a dump may name a FIFO or a device, where open or
+    read would wait forever."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise NotElf(path)
     try:
         return _read_elf(path)
     except struct.error:

@@ -1,6 +1,7 @@
 """`heaptrace flame`: a self-contained SVG flame graph (root at the bottom,
 each frame as wide as its value; hovering shows name, value and share,
-clicking zooms into a frame, clicking the root zooms out) and the collapsed
+clicking zooms into a frame, clicking the root zooms out; the script keeps
+to its own SVG element, so that several can share an HTML page) and the collapsed
 `root;...;leaf value` lines that flamegraph.pl, inferno and speedscope read."""
 import hashlib
 from xml.sax.saxutils import escape, quoteattr
@@ -14,10 +15,11 @@ TOP_MARGIN = 40
 CHAR_WIDTH = 7
 
 SCRIPT = """
-var W = %d;
+(function () {
+var svg = document.currentScript.closest("svg"), W = %d;
 function zoom(g) {
   var x0 = +g.dataset.x, v0 = +g.dataset.v, d0 = +g.dataset.d;
-  document.querySelectorAll("g.fr").forEach(function (f) {
+  svg.querySelectorAll("g.fr").forEach(function (f) {
     var x = +f.dataset.x, v = +f.dataset.v, d = +f.dataset.d;
     var inside = d >= d0 && x >= x0 && x + v <= x0 + v0;
     var below = d < d0 && x <= x0 && x + v >= x0 + v0;
@@ -31,9 +33,10 @@ function zoom(g) {
     t.textContent = fit >= n.length ? n : fit > 2 ? n.slice(0, fit - 2) + ".." : "";
   });
 }
-document.querySelectorAll("g.fr").forEach(function (f) {
+svg.querySelectorAll("g.fr").forEach(function (f) {
   f.addEventListener("click", function () { zoom(f); });
 });
+})();
 """
 
 
@@ -77,23 +80,26 @@ def _label(name, width):
     return name[:fit - 2] + ".." if fit > 2 else ""
 
 
-def svg(profile, selection, stacks):
+def svg(profile, selection, stacks, note=""):
+    """The flame graph; note is added to the title line."""
     root = _tree(stacks)
     total = root.value
     frames = []
 
-    def place(node, x, depth):
+    # Depth first, children by name; a loop, as stacks may be thousands deep.
+    todo = [(root, 0, 0)]
+    while todo:
+        node, x, depth = todo.pop()
         frames.append((node, x, depth))
-        offset = x
+        placed = []
         for child in sorted(node.children.values(), key=lambda c: c.name):
-            place(child, offset, depth + 1)
-            offset += child.value
-
-    place(root, 0, 0)
+            placed.append((child, x, depth + 1))
+            x += child.value
+        todo.extend(reversed(placed))
     depth_max = max(d for _, _, d in frames)
     height = TOP_MARGIN + (depth_max + 1) * FRAME_HEIGHT + 10
     scale = WIDTH / total if total else 0
-    title = " ".join(legend(profile, selection))
+    title = " ".join(legend(profile, selection) + ([note] if note else []))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="12">',
            f'<text x="{WIDTH // 2}" y="20" text-anchor="middle" font-size="15">'

@@ -131,9 +131,7 @@ def encode(profile):
             msg.message(LOCATION_LINE, Message().int(LINE_FUNCTION_ID, functions[key])
                         .int(LINE_LINE, frame.line))
         out.message(PROFILE_LOCATION, msg)
-    meta = dump.meta
-    if meta.get("time_unix_ns", "").isdigit():
-        out.int(PROFILE_TIME_NANOS, int(meta["time_unix_ns"]))
+    out.int(PROFILE_TIME_NANOS, dump.meta_int("time_unix_ns") or 0)
     out.message(PROFILE_PERIOD_TYPE, Message().int(VALUE_TYPE_TYPE, strings("space"))
                 .int(VALUE_TYPE_UNIT, strings("bytes")))
     out.int(PROFILE_PERIOD, dump.period)

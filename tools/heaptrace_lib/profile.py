@@ -5,7 +5,8 @@ text and graphic reports share: which sample type, which stacks (--focus,
 A Profile holds the four pprof heap sample types per stack, each dump line
 unsampled as pprof does, with locations (address, mapping, inlined frames).
 The allocator's own frames at the leaf end of each stack (malloc, operator
-new, libheaptrace.so, ...) are removed here, as pprof's drop_frames does."""
+new, libheaptrace.so, ...) are removed here, as pprof's drop_frames does.
+Thread creation stacks (`# threads:`) are symbolized along with the rest."""
 import os
 import re
 from dataclasses import dataclass
@@ -44,6 +45,16 @@ class Location:
 class Sample:
     values: list
     locations: list
+    raw: object  # the dump's RawSample: the line's own counts and its ages
+
+
+@dataclass
+class ThreadGroup:
+    """Threads made from one creation stack (locations innermost first)."""
+
+    live: int
+    unjoined: int
+    locations: list
 
 
 @dataclass
@@ -51,6 +62,7 @@ class Profile:
     dump: object
     samples: list
     locations: list
+    threads: list
 
 
 def is_allocator_frame(frame):
@@ -66,7 +78,7 @@ class _Builder:
         self.locations = []
         self.by_address = {}
         self.trimmed = {}
-        addresses = {a - 1 for s in dump.samples for a in s.addresses if a}
+        addresses = {a - 1 for s in dump.samples + dump.threads for a in s.addresses if a}
         self.symbols = Symbolizer(dump, warn).symbolize(sorted(addresses))
 
     def _new_location(self, address, mapping, frames):
@@ -108,8 +120,11 @@ class _Builder:
             values = [*self.dump.scale(raw.alloc_count, raw.alloc_bytes),
                       *self.dump.scale(raw.inuse_count, raw.inuse_bytes)]
             locs = [self.location(a - 1) for a in raw.addresses if a]
-            samples.append(Sample(values, self.prune(locs)))
-        return Profile(self.dump, samples, self.locations)
+            samples.append(Sample(values, self.prune(locs), raw))
+        threads = [ThreadGroup(t.live, t.unjoined,
+                               [self.location(a - 1) for a in t.addresses if a])
+                   for t in self.dump.threads]
+        return Profile(self.dump, samples, self.locations, threads)
 
 
 DROPPED = {"dropped_stack_table": "the stack table was full",
@@ -122,8 +137,8 @@ def _warn_incomplete(dump, warn):
     if "error" in dump.meta:
         warn(f"{dump.path}: the tracer stopped sampling: {dump.meta['error']}")
     for key, why in DROPPED.items():
-        count = dump.meta.get(key, "0")
-        if count.isdigit() and int(count):
+        count = dump.meta_int(key)
+        if count:
             warn(f"{dump.path}: {count} samples dropped because {why}")
 
 
@@ -147,6 +162,28 @@ def node_name(frame, lines):
     return frame.name
 
 
+LINE_SUFFIX_RE = re.compile(r" (\S*):(\d+)$")
+
+
+def stack_label(names, depth=4):
+    """A stack of node names (leaf first) in one short line: its first
+    functions up to `main`, leaf first, `<` pointing to the caller; the
+    leaf's source line, when the names have lines, tells apart two sites in
+    one function."""
+    functions = []
+    for name in names:
+        function = LINE_SUFFIX_RE.sub("", name)
+        if not functions or functions[-1] != function:
+            functions.append(function)
+        if function == "main":
+            break
+    m = LINE_SUFFIX_RE.search(names[0]) if names else None
+    if m:
+        functions[0] += f" ({os.path.basename(m.group(1))}:{m.group(2)})"
+    label = " < ".join(functions[:depth])
+    return label + " < ..." if len(functions) > depth else label
+
+
 @dataclass
 class Selection:
     """What a report shows: the sample type, the granularity and filters."""
@@ -155,6 +192,7 @@ class Selection:
     lines: bool = False
     focus: str = None
     ignore: str = None
+    min_age: float = None  # count only live blocks at least this many seconds old
 
     @property
     def unit(self):
@@ -170,16 +208,43 @@ def _compile(pattern, flag):
         raise HeaptraceError(f"{flag} {pattern!r}: bad regular expression: {e}") from None
 
 
+def first_old_bucket(dump, min_age):
+    """The index of the first `# ages:` bucket whose blocks are all at least
+    min_age seconds old; min_age must be one of the buckets' bounds."""
+    if dump.age_bounds is None:
+        raise HeaptraceError(f"{dump.path}: no allocation ages in this dump "
+                             "(--min-age needs heaptrace dumps with '# ages:' lines)")
+    lower = (0,) + dump.age_bounds
+    if min_age not in lower:
+        raise HeaptraceError(
+            f"--min-age {min_age:g}: not a bound of the age buckets of {dump.path} "
+            f"({', '.join(map(str, lower))} s; HEAPTRACE_AGES sets them)")
+    return lower.index(min_age)
+
+
+def _sample_value(sample, index, first_old):
+    """The sample's value of type index; with first_old, only the part in
+    that age bucket and the older ones."""
+    if first_old is None:
+        return sample.values[index]
+    buckets = (sample.raw.ages or ())[first_old:]
+    return sum(b if SAMPLE_TYPES[index][1] == "bytes" else c for c, b in buckets)
+
+
 def select_stacks(profile, selection, base=None):
     """[(value, [node names, leaf first])] of the chosen sample type; with a
     base profile, its stacks are subtracted (added negated)."""
     index = type_index(selection.sample_type)
     focus = _compile(selection.focus, "--focus")
     ignore = _compile(selection.ignore, "--ignore")
+    if selection.min_age is not None and not selection.sample_type.startswith("inuse"):
+        raise HeaptraceError("--min-age applies to the in-use types only")
     merged = {}
     for sign, prof in ((1, profile), (-1, base)):
         if prof is None:
             continue
+        first_old = (None if selection.min_age is None
+                     else first_old_bucket(prof.dump, selection.min_age))
         for sample in prof.samples:
             names = tuple(node_name(f, selection.lines)
                           for loc in sample.locations for f in loc.frames)
@@ -187,7 +252,8 @@ def select_stacks(profile, selection, base=None):
                 continue
             if ignore and any(ignore.search(n) for n in names):
                 continue
-            merged[names] = merged.get(names, 0) + sign * sample.values[index]
+            value = _sample_value(sample, index, first_old)
+            merged[names] = merged.get(names, 0) + sign * value
     return [(value, list(names)) for names, value in merged.items() if value]
 
 
@@ -199,10 +265,12 @@ def node_values(stacks):
     """{node: [flat, cum]}; a node counts once per stack in cum."""
     nodes = {}
     for value, names in stacks:
+        seen = set()  # not names[:i]: stacks may be thousands of frames deep
         for i, name in enumerate(names):
             entry = nodes.setdefault(name, [0, 0])
             if i == 0:
                 entry[0] += value
-            if name not in names[:i]:
+            if name not in seen:
+                seen.add(name)
                 entry[1] += value
     return nodes

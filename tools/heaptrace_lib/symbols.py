@@ -4,7 +4,9 @@ into the file's link-time address through the ELF program headers (right for
 PIE executables, shared libraries and non-PIE executables alike), and all
 addresses of one file go to a single `addr2line -a -f -i -C` process. A file
 that is missing, unreadable or rebuilt (its GNU build id differs from the
-dump's) is reported once and its frames stay `module+0xoffset`."""
+dump's) is reported once and its frames stay `module+0xoffset`. Answers are
+kept for the life of the command: the dumps of a series share their files
+and most of their addresses."""
 import os
 import re
 import subprocess
@@ -14,6 +16,9 @@ from .elf import NotElf, read_elf
 from .errors import HeaptraceError
 
 ADDRESS_LINE_RE = re.compile(r"^0x[0-9a-f]+$")
+
+# {(path, inode, size, mtime): {vaddr: [(function, file, line)]}}
+_answers = {}
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,19 @@ def run_addr2line(path, vaddrs):
     return _parse_addr2line(proc.stdout)
 
 
+def _lookup(path, vaddrs):
+    """run_addr2line's answers for vaddrs, asking only for the ones this
+    file (as it is on disk now) has not been asked about before."""
+    st = os.stat(path)
+    known = _answers.setdefault((path, st.st_ino, st.st_size, st.st_mtime_ns), {})
+    missing = sorted(v for v in vaddrs if v not in known)
+    if missing:
+        found = run_addr2line(path, missing)
+        for vaddr in missing:
+            known[vaddr] = found.get(vaddr, [])
+    return known
+
+
 class Symbolizer:
     """Symbolizes the addresses of one dump. `warn` receives one message per
     problem file."""
@@ -119,7 +137,7 @@ class Symbolizer:
                 vaddr = info.vaddr(mapping.file_offset(address))
                 if vaddr is not None:
                     vaddrs[address] = vaddr
-            found = run_addr2line(real, sorted(set(vaddrs.values())))
+            found = _lookup(real, set(vaddrs.values()))
             for address, vaddr in vaddrs.items():
                 mapping, (fallback,) = result[address]
                 frames = tuple(

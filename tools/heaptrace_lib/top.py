@@ -1,29 +1,36 @@
 """`heaptrace top` and `heaptrace diff`: the pprof text table (flat, flat%,
 sum%, cum, cum%, name) with pprof's legend. A diff is a top of the new
 profile with the base subtracted, largest growth first."""
-import datetime
-
 from .profile import node_values, total_of
-from .units import format_value, percentage
+from .units import format_time, format_value, percentage
 
 # pprof's default: nodes whose |cum| is at most this share of the total
 # are dropped from tables and graphs.
 NODE_FRACTION = 0.005
 
 
-def legend(profile, selection):
-    """The report's description lines, as pprof starts them."""
+def program_name(dump):
+    """The traced program's file name, from `# exe:` or the first mapping."""
+    exe = dump.meta.get("exe") or next((m.path for m in dump.mappings
+                                        if m.path.startswith("/")), None)
+    return exe.rsplit("/", 1)[-1] if exe else None
+
+
+def legend(profile, selection=None):
+    """The report's description lines, as pprof starts them; no Type line
+    without a selection."""
     lines = []
-    meta = profile.dump.meta
-    exe = meta.get("exe") or next((m.path for m in profile.dump.mappings
-                                   if m.path.startswith("/")), None)
+    exe = program_name(profile.dump)
     if exe:
-        lines.append(f"File: {exe.rsplit('/', 1)[-1]}")
-    lines.append(f"Type: {selection.sample_type}")
-    if meta.get("time_unix_ns", "").isdigit():
-        when = datetime.datetime.fromtimestamp(int(meta["time_unix_ns"]) / 1e9,
-                                               datetime.timezone.utc)
-        lines.append(f"Time: {when:%Y-%m-%d %H:%M:%S} UTC")
+        lines.append(f"File: {exe}")
+    if selection is not None:
+        kind = selection.sample_type
+        if selection.min_age is not None:
+            kind += f" (only blocks at least {selection.min_age:g} s old)"
+        lines.append(f"Type: {kind}")
+    ns = profile.dump.meta_int("time_unix_ns")
+    if ns is not None:
+        lines.append(f"Time: {format_time(ns / 1e9)}")
     return lines
 
 

@@ -1,7 +1,8 @@
 """Numbers printed the way pprof prints them: bytes scaled to the largest
 binary unit that keeps the value at least 1 (B, kB, MB, ... with two
 decimals, `.00` dropped), counts as plain numbers, percentages as in
-pprof's tables."""
+pprof's tables; and times of day and durations as the reports print them."""
+import datetime
 
 BYTE_UNITS = (("B", 1), ("kB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30),
               ("TB", 1 << 40), ("PB", 1 << 50))
@@ -33,3 +34,21 @@ def percentage(value, total):
     if ratio >= 1.0:
         return f"{ratio:5.2f}%"
     return f"{ratio:5.2g}%"
+
+
+def format_time(seconds, fmt="%Y-%m-%d %H:%M:%S UTC"):
+    """A time since the epoch, in UTC."""
+    when = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return when.strftime(fmt)
+
+
+def format_duration(seconds):
+    """1.5 s, 42 s, 3m05s, 2h10m."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
