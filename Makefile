@@ -22,6 +22,7 @@ TEST_PROGS  := $(TEST_C:tests/progs/%.c=$(B)/tests/%) $(TEST_CXX:tests/progs/%.c
 
 .DEFAULT_GOAL := all
 include tests/progs/extra.mk
+include tests/bench/bench.mk
 
 all: $(B)/libheaptrace.so $(TEST_PROGS) $(EXTRA_TEST_PROGS)
 
@@ -59,7 +60,7 @@ demo: deps $(B)/libheaptrace.so $(DEMO_PROGS)
 deps:
 	@sh tests/install-deps.sh
 
-check: deps all
+check: deps all bench-progs
 	python3 tests/run.py $(TESTS)
 
 # A longer run of the dump-reader fuzzer than `make check` does.

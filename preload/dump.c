@@ -283,15 +283,6 @@ static void put_pair_line(struct outbuf *o, uint64_t c, uint64_t b,
 	out_str(o, "] @");
 }
 
-static void put_frames(struct outbuf *o, const uintptr_t *frames, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		out_str(o, " ");
-		out_hex(o, frames[i]);
-	}
-	out_str(o, "\n");
-}
-
 static void put_header(struct outbuf *o, const struct dump_state *d,
 		       const char *trigger, unsigned seq)
 {
@@ -379,7 +370,8 @@ static void put_samples(struct outbuf *o, const struct dump_state *d)
 	for (size_t i = 0; i < d->n; i++) {
 		const struct snap *s = &d->snaps[i];
 		put_pair_line(o, s->in_c, s->in_b, s->al_c, s->al_b);
-		put_frames(o, s->rec->frames, s->rec->nframes);
+		out_frames(o, s->rec->frames, s->rec->nframes);
+		out_str(o, "\n");
 		if (!s->live_samples)
 			continue;
 		out_str(o, "# ages:");

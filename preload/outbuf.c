@@ -46,11 +46,6 @@ void out_bytes(struct outbuf *o, const void *p, size_t n)
 	}
 }
 
-void out_str(struct outbuf *o, const char *s)
-{
-	out_bytes(o, s, strlen(s));
-}
-
 static char *room(struct outbuf *o, size_t n)
 {
 	if (o->cap - o->len < n)
@@ -72,17 +67,25 @@ void out_u64(struct outbuf *o, uint64_t v)
 	o->len += (size_t)n;
 }
 
-void out_hex(struct outbuf *o, uint64_t v)
+/* Writes v in lowercase hex, no prefix, at p; returns the digit count. */
+static size_t put_hex(char *p, uint64_t v)
 {
-	int digits = 1;
-	while (digits < 16 && (v >> (4 * digits)))
-		digits++;
-	char *p = room(o, 18);
-	p[0] = '0';
-	p[1] = 'x';
-	for (int i = 0; i < digits; i++)
-		p[2 + i] = "0123456789abcdef"[(v >> (4 * (digits - 1 - i))) & 15];
-	o->len += 2 + (size_t)digits;
+	size_t digits = (size_t)(67 - __builtin_clzll(v | 1)) / 4;
+	for (size_t i = digits; i > 0; i--, v >>= 4)
+		p[i - 1] = "0123456789abcdef"[v & 15];
+	return digits;
+}
+
+/* The sample lines' stacks are most of a dump: one bounds check per frame. */
+void out_frames(struct outbuf *o, const uintptr_t *pc, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		char *p = room(o, 19);
+		p[0] = ' ';
+		p[1] = '0';
+		p[2] = 'x';
+		o->len += 3 + put_hex(p + 3, pc[i]);
+	}
 }
 
 void out_fixed3(struct outbuf *o, double v)

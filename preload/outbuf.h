@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct outbuf {
 	int fd;
@@ -19,9 +20,15 @@ void outbuf_start(struct outbuf *o, int fd, char *buf, size_t cap);
 
 void out_flush(struct outbuf *o);
 void out_bytes(struct outbuf *o, const void *p, size_t n);
-void out_str(struct outbuf *o, const char *s);
+
+/* Inline so that the length of a literal is known at compile time. */
+static inline void out_str(struct outbuf *o, const char *s)
+{
+	out_bytes(o, s, strlen(s));
+}
+
 void out_u64(struct outbuf *o, uint64_t v);
-void out_hex(struct outbuf *o, uint64_t v); /* 0x..., lowercase */
+void out_frames(struct outbuf *o, const uintptr_t *pc, uint32_t n); /* " 0x.." each */
 void out_fixed3(struct outbuf *o, double v); /* -12.345 */
 
 #endif

@@ -235,10 +235,7 @@ void threads_put(struct outbuf *o)
 		out_str(o, " @");
 		if (c->stack) {
 			const struct stack_rec *r = stacktab_rec(&ht_stacks, c->stack);
-			for (uint32_t i = 0; i < r->nframes; i++) {
-				out_str(o, " ");
-				out_hex(o, r->frames[i]);
-			}
+			out_frames(o, r->frames, r->nframes);
 		}
 		out_str(o, "\n");
 	}

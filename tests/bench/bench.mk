@@ -1,0 +1,35 @@
+# tests/bench/bench.mk: the benchmark's programs and `make bench`.
+# Included from the top-level Makefile; also usable alone for its programs:
+#   make -f tests/bench/bench.mk bench-progs
+# `make bench` runs the full benchmark (about 15 minutes on 2 cores) and
+# writes docs/benchmarks.md; `make bench-quick` is a smoke run.
+
+B   ?= build
+CC  ?= cc
+BENCH_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g \
+                -fno-omit-frame-pointer -pthread
+BENCH_PROGS := $(B)/bench/workload $(B)/bench/dumpcost $(B)/bench/pairs $(B)/bench/spawn \
+               $(B)/bench/libforward.so
+
+bench-progs: $(BENCH_PROGS)
+
+$(B)/bench/libforward.so: tests/bench/forward.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -fPIC -shared -o $@ $< -ldl
+
+# no inlining or sibling calls: every level of the recursion keeps its frame
+$(B)/bench/dumpcost: tests/bench/dumpcost.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -fno-inline -fno-optimize-sibling-calls -o $@ $<
+
+$(B)/bench/workload $(B)/bench/pairs $(B)/bench/spawn: $(B)/bench/%: tests/bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+bench: $(B)/libheaptrace.so bench-progs
+	python3 tests/bench/run.py $(BENCH_ARGS)
+
+bench-quick: $(B)/libheaptrace.so bench-progs
+	python3 tests/bench/run.py --quick $(BENCH_ARGS)
+
+.PHONY: bench bench-quick bench-progs
