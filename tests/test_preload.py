@@ -120,25 +120,33 @@ def test_threads_churn_exact():
     lib.assert_readers_agree(dumps[0], exe, google=False)
 
 
-def test_dump_signals_while_allocating():
-    exe = prog("busy_signals")
-    d = lib.tmpdir()
-    env = lib.traced_env(d, on_exit=0)
-    p = subprocess.Popen([exe, "4"], env=env, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+def run_busy(env, threads, during):
+    """busy_signals with its threads allocating: call during(process) once
+    they run, then stop it and check it exited cleanly."""
+    p = subprocess.Popen([prog("busy_signals"), str(threads)], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "ready"
-        sent = 0
-        for _ in range(25):
-            p.send_signal(signal.SIGUSR1)
-            sent += 1
-            time.sleep(0.08)
-        time.sleep(0.5)
+        during(p)
         p.stdin.close()
         assert p.wait(timeout=30) == 0
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_dump_signals_while_allocating():
+    exe = prog("busy_signals")
+    d = lib.tmpdir()
+    sent = 25
+
+    def signal_repeatedly(p):
+        for _ in range(sent):
+            p.send_signal(signal.SIGUSR1)
+            time.sleep(0.08)
+        time.sleep(0.5)
+
+    run_busy(lib.traced_env(d, on_exit=0), 4, signal_repeatedly)
     dumps = lib.dumps_in(d)
     assert 5 <= len(dumps) <= sent, f"{len(dumps)} dumps for {sent} signals"
     assert not [f for f in os.listdir(d) if f.endswith(".tmp")]
@@ -197,19 +205,9 @@ def test_full_tables_drop_and_count():
     assert 20000 - dropped <= got["inuse_objects"] <= 20000 - dropped + 2, (got, dropped)
 
 
-def test_interval_and_api_triggers():
-    exe = prog("busy_signals")
+def test_interval_dumps():
     d = lib.tmpdir()
-    p = subprocess.Popen([exe, "1"], env=lib.traced_env(d, interval="0.2"),
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "ready"
-        time.sleep(1.5)
-        p.stdin.close()
-        assert p.wait(timeout=30) == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
+    run_busy(lib.traced_env(d, interval="0.2"), 1, lambda p: time.sleep(1.5))
     triggers = [lib.dump_meta(f)["trigger"] for f in lib.dumps_in(d)]
     assert triggers[-1] == "exit"
     assert 4 <= triggers.count("interval") <= 9, triggers

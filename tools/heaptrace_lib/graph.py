@@ -8,7 +8,7 @@ import subprocess
 
 from .errors import HeaptraceError
 from .profile import node_values, total_of
-from .top import legend
+from .top import accounting_lines, legend
 from .units import format_value, percentage
 
 NODE_COUNT = 80
@@ -63,11 +63,7 @@ def to_dot(profile, selection, stacks, node_count=NODE_COUNT,
 
     flat_sum = sum(f for _, f, _ in nodes)
     info = legend(profile, selection)
-    info.append(f"Showing nodes accounting for {fmt(flat_sum)}, "
-                f"{percentage(flat_sum, total).strip()} of {fmt(total)} total")
-    if dropped_nodes:
-        info.append(f"Dropped {dropped_nodes} node{'s' if dropped_nodes > 1 else ''} "
-                    f"(cum <= {fmt(node_cut)})")
+    info += accounting_lines(flat_sum, total, dropped_nodes, node_cut, fmt)
     dropped_edges = len(edges) - len(shown_edges)
     if dropped_edges:
         info.append(f"Dropped {dropped_edges} edge{'s' if dropped_edges > 1 else ''} "

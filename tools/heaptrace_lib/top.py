@@ -9,6 +9,17 @@ from .units import format_time, format_value, percentage
 NODE_FRACTION = 0.005
 
 
+def accounting_lines(flat_sum, total, dropped, cutoff, fmt):
+    """pprof's lines on what a view shows: the share of the total its
+    nodes account for, and how many nodes were left out."""
+    lines = [f"Showing nodes accounting for {fmt(flat_sum)}, "
+             f"{percentage(flat_sum, total).strip()} of {fmt(total)} total"]
+    if dropped:
+        lines.append(f"Dropped {dropped} node{'s' if dropped > 1 else ''} "
+                     f"(cum <= {fmt(cutoff)})")
+    return lines
+
+
 def program_name(dump):
     """The traced program's file name, from `# exe:` or the first mapping."""
     exe = dump.meta.get("exe") or next((m.path for m in dump.mappings
@@ -58,11 +69,7 @@ def render_top(profile, selection, stacks, count=0, by_cum=False,
 
     flat_sum = sum(flat for _, flat, _ in shown)
     out = legend(profile, selection)
-    out.append(f"Showing nodes accounting for {fmt(flat_sum)}, "
-               f"{percentage(flat_sum, total).strip()} of {fmt(total)} total")
-    if dropped:
-        out.append(f"Dropped {dropped} node{'s' if dropped > 1 else ''} "
-                   f"(cum <= {fmt(cutoff)})")
+    out += accounting_lines(flat_sum, total, dropped, cutoff, fmt)
     if len(shown) < len(kept):
         out.append(f"Showing top {len(shown)} nodes out of {len(kept)}")
     out.append(f"{'flat':>10} {'flat':>5}% {'sum':>5}% {'cum':>10} {'cum':>5}%")
