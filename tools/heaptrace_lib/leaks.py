@@ -20,7 +20,7 @@ from .series import points, stack_values
 from .threads import format_stack, thread_groups, totals
 from .top import program_name
 from .trend import trend
-from .units import format_duration, format_time, format_value, percentage
+from .units import counted, format_duration, format_time, format_value, percentage
 
 MIN_FIT = 0.6        # R^2 of the line within runs
 MIN_MONO = 0.75      # share of the movement between dumps that went up
@@ -223,7 +223,7 @@ def _growth_lines(a, count):
                    f"{_bytes(g.trend.growth):>10} {percentage(g.share, 1):>7} "
                    f"{g.trend.fit:5.2f} {g.trend.mono:5.2f}  {stack_label(g.names)}")
     if a.others:
-        out += ["", f"Not flagged: {len(a.others)} stacks changed without steady growth; "
+        out += ["", f"Not flagged: {counted(len(a.others), 'stack')} changed without steady growth; "
                 "the largest changes:",
                 f"{'':3}{'rate/min':>10} {'in use':>10} {'growth':>10} "
                 f"{'fit':>5} {'mono':>5}  {'why':<22} stack"]

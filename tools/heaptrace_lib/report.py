@@ -12,7 +12,7 @@ from .leaks import OTHERS_SHOWN, summary_lines
 from .profile import Selection, select_stacks, stack_label
 from .threads import thread_groups
 from .top import render_top
-from .units import format_value, percentage
+from .units import counted, format_value, percentage
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1240px;
@@ -120,7 +120,7 @@ def _growth_tables(a):
                ("num", f"{g.trend.mono:.2f}"), ("stack", _e(g.verdict)),
                ("stack", _stack_cell(g.names))] for g in a.others[:OTHERS_SHOWN]]
     if others:
-        out.append(f'<p class="muted">Not flagged: {len(a.others)} stacks changed without '
+        out.append(f'<p class="muted">Not flagged: {counted(len(a.others), "stack")} changed without '
                    "steady growth; the largest changes:</p>")
         out.append(_table([("num", "rate/min"), ("num", "in use"), ("num", "growth"),
                            ("num", "fit"), ("num", "mono"), ("stack", "why"),

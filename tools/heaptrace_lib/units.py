@@ -52,3 +52,8 @@ def format_duration(seconds):
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def counted(n, noun):
+    """'1 stack', '2 stacks'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
