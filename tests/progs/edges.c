@@ -9,8 +9,9 @@
 #include <stdlib.h>
 
 static void *volatile sink;
-/* volatile: the compiler must not see (and reject) the huge sizes. */
-static volatile size_t huge = SIZE_MAX, half = SIZE_MAX / 2;
+/* volatile: the compiler must not see (and reject) the huge sizes and the
+ * alignment that is not a power of two. */
+static volatile size_t huge = SIZE_MAX, half = SIZE_MAX / 2, odd = 3;
 
 static void say(const char *what, const void *p, int err)
 {
@@ -27,7 +28,7 @@ void failing_calls(void)
 	p = malloc(huge);
 	say("malloc SIZE_MAX", p, errno);
 	errno = 1234;
-	int rc = posix_memalign(&p, 3, 16);
+	int rc = posix_memalign(&p, odd, 16);
 	printf("posix_memalign align 3: rc=%d errno=%d\n", rc, errno);
 	errno = 0;
 	p = reallocarray(NULL, half, 4);
@@ -39,7 +40,7 @@ void failing_calls(void)
 void odd_alignment(void)
 {
 	errno = 0;
-	void *p = aligned_alloc(3, 16);
+	void *p = aligned_alloc(odd, 16);
 	say("aligned_alloc align 3", p, errno);
 	free(p);
 }
