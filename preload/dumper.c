@@ -26,6 +26,7 @@
 #include "config.h"
 #include "dump.h"
 #include "dumpsig.h"
+#include "export.h"
 #include "forkguard.h"
 #include "log.h"
 #include "real.h"
@@ -34,7 +35,6 @@
 #include "threads.h"
 #include "tracer.h"
 
-#define HT_EXPORT __attribute__((visibility("default")))
 
 static sem_t wake;
 #define SWEEP_MS 60000

@@ -20,10 +20,10 @@
 
 #include "config.h"
 #include "dumper.h"
+#include "export.h"
 #include "log.h"
 #include "real.h"
 
-#define HT_EXPORT __attribute__((visibility("default")))
 
 static _Atomic int state = DUMPSIG_NONE;
 static pid_t owner; /* the process whose dispositions state describes */

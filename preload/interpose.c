@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "export.h"
 #include "livemap.h"
 #include "real.h"
 #include "sampler.h"
 #include "tracer.h"
 
-#define HT_EXPORT __attribute__((visibility("default")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "export.h"
 #include "intalloc.h"
 #include "outbuf.h"
 #include "real.h"
@@ -28,7 +29,6 @@
 #define uthash_nonfatal_oom(obj) ((void)(obj))
 #include <uthash.h>
 
-#define HT_EXPORT __attribute__((visibility("default")))
 
 struct thread_entry {
 	pthread_t id;
