@@ -34,7 +34,7 @@
 
 struct snap {
 	struct stack_rec *rec;
-	uint64_t live_samples;
+	uint64_t samples, live_samples; /* allocations sampled, still live */
 	double in_objs, in_bytes, al_objs, al_bytes;
 	uint64_t in_c, in_b, al_c, al_b; /* as written */
 	double ages[AGE_BUCKETS][2];
@@ -94,22 +94,22 @@ static void snap_one(struct stack_rec *r, void *arg)
 	struct dump_state *d = arg;
 	if (d->n == d->cap)
 		return;
-	/* Read freed before allocated: live never comes out negative. */
-	uint64_t freed = atomic_load_explicit(&r->free_samples,
-					      memory_order_acquire);
-	uint64_t alloc = atomic_load_explicit(&r->alloc_samples,
-					      memory_order_acquire);
-	if (alloc == 0)
+	struct stack_totals t;
+	stack_read(r, &t);
+	if (t.alloc_samples == 0)
 		return; /* a thread creation stack, no samples */
 	struct snap *s = &d->snaps[d->n];
 	memset(s, 0, sizeof(*s));
 	s->rec = r;
-	s->al_objs = stack_sum(&r->alloc_objs);
-	s->al_bytes = stack_sum(&r->alloc_bytes);
-	s->live_samples = alloc > freed ? alloc - freed : 0;
+	s->samples = t.alloc_samples;
+	s->al_objs = t.alloc_objs;
+	s->al_bytes = t.alloc_bytes;
+	s->live_samples = t.alloc_samples > t.free_samples
+			      ? t.alloc_samples - t.free_samples
+			      : 0;
 	if (s->live_samples) {
-		s->in_objs = s->al_objs - stack_sum(&r->free_objs);
-		s->in_bytes = s->al_bytes - stack_sum(&r->free_bytes);
+		s->in_objs = s->al_objs - t.free_objs;
+		s->in_bytes = s->al_bytes - t.free_bytes;
 		if (s->in_objs < 0 || s->in_bytes < 0)
 			s->in_objs = s->in_bytes = 0;
 	}
@@ -294,7 +294,7 @@ static void put_header(struct outbuf *o, const struct dump_state *d,
 		in_o += s->in_objs, in_y += s->in_bytes;
 		al_o += s->al_objs, al_y += s->al_bytes;
 		live += s->live_samples;
-		total += atomic_load(&s->rec->alloc_samples);
+		total += s->samples;
 	}
 	if (al_c == in_c && al_b == in_b)
 		al_b++; /* readers offer alloc_* only when they differ */
@@ -344,7 +344,7 @@ static void put_header(struct outbuf *o, const struct dump_state *d,
 	kv_u64(o, "samples_total", total);
 	kv_u64(o, "stacks", d->n);
 	kv_u64(o, "stack_capacity", ht_stacks.limit);
-	kv_u64(o, "live_capacity", ht_live.mask + 1);
+	kv_u64(o, "live_capacity", ht_live.capacity);
 	kv_u64(o, "dropped_stack_table", atomic_load(&ht_stacks.dropped_full));
 	kv_u64(o, "dropped_live_map", atomic_load(&ht_live.dropped));
 	kv_u64(o, "dropped_busy", atomic_load(&ht_stacks.dropped_busy));

@@ -6,9 +6,11 @@
  * prepare handler raises a flag and waits for the walks in progress to end,
  * and walks that start meanwhile are skipped (the sample is dropped).
  *
- * Ordering: a walker increments `inside` then reads `forking`; the forker
- * sets `forking` then reads `inside`. Both sequentially consistent, so at
- * least one of them sees the other (the Dekker pattern). A thread that
+ * Ordering: a walker increments its stripe of `inside` then reads
+ * `forking`; the forker sets `forking` then reads every stripe. All are
+ * sequentially consistent, so at least one of them sees the other (the
+ * Dekker pattern). `inside` is striped (stripe.h) because every sample
+ * walks: one shared counter would be a cache line all threads write. A thread that
  * forks from a signal handler while it was itself in a walk does not wait
  * for itself, and the wait is bounded, so fork never hangs on heaptrace. */
 #include "forkguard.h"
@@ -17,15 +19,35 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "stripe.h"
+
+#define INSIDE_STRIPES 16
+
 static _Atomic int forking;
-static _Atomic long inside;
+static struct {
+	_Alignas(CACHE_LINE) _Atomic long n;
+} inside[INSIDE_STRIPES];
 static _Thread_local int walking;
+
+static _Atomic long *my_stripe(void)
+{
+	return &inside[thread_stripe() % INSIDE_STRIPES].n;
+}
+
+static long walks_in_progress(void)
+{
+	long n = 0;
+	for (int i = 0; i < INSIDE_STRIPES; i++)
+		n += atomic_load(&inside[i].n);
+	return n;
+}
 
 int forkguard_enter(void)
 {
-	atomic_fetch_add(&inside, 1);
+	_Atomic long *mine = my_stripe();
+	atomic_fetch_add(mine, 1);
 	if (atomic_load(&forking)) {
-		atomic_fetch_sub(&inside, 1);
+		atomic_fetch_sub(mine, 1);
 		return 0;
 	}
 	walking = 1;
@@ -35,7 +57,7 @@ int forkguard_enter(void)
 void forkguard_leave(void)
 {
 	walking = 0;
-	atomic_fetch_sub(&inside, 1);
+	atomic_fetch_sub(my_stripe(), 1);
 }
 
 void forkguard_prepare(void)
@@ -43,7 +65,7 @@ void forkguard_prepare(void)
 	struct timespec start, now;
 	atomic_store(&forking, 1);
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (atomic_load(&inside) > walking) {
+	while (walks_in_progress() > walking) {
 		sched_yield();
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - start.tv_sec >= 2)

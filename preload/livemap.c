@@ -1,14 +1,22 @@
 /* Open addressing over a fixed window of LIVE_PROBE_WINDOW slots from the
- * pointer's home slot. A bounded window keeps every operation cheap no
- * matter how many tombstones accumulate; an insert that finds the window
- * full is dropped and counted rather than searching further.
+ * pointer's home slot in each level. A bounded window keeps every operation
+ * cheap no matter how many tombstones accumulate; an insert that finds the
+ * window full tries the next level, and one that finds every level full is
+ * dropped and counted rather than searching further.
+ *
+ * Inserts go to the largest level in use, which holds most entries, and
+ * move up only when its window is full; the smaller levels below drain as
+ * their entries are freed. A remove looks from the largest level down.
+ *
+ * A slot is EMPTY only until its first claim, and an insert takes the first
+ * EMPTY or TOMB slot of the window, so every slot before a live entry's has
+ * been claimed: a remove stops at the first EMPTY slot of a level.
  *
  * Ordering: a slot is claimed by CAS to LIVE_BUSY, its fields are written,
  * and then the pointer is stored with release, so a reader that acquires
  * the key sees the fields. Only the owner of a pointer (the thread freeing
  * it) removes it, and it is unique while live, so removal needs no CAS. */
 #include "livemap.h"
-
 
 #include "arena.h"
 
@@ -31,13 +39,20 @@ static void mark_touched(struct livemap *m, const struct live_entry *e)
 		atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
 }
 
-static uint64_t home(const struct livemap *m, const void *p)
+static uint64_t hash_of(const void *p)
 {
 	uint64_t x = (uint64_t)(uintptr_t)p;
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
-	return x & m->mask;
+	return x;
+}
+
+static struct live_entry *slot_at(struct livemap *m, unsigned level,
+				  uint64_t h, unsigned i)
+{
+	const struct live_level *l = &m->level[level];
+	return &m->slots[l->base + ((h + i) & l->mask)];
 }
 
 static void filter_add(struct livemap *m, const void *p, int delta)
@@ -65,37 +80,68 @@ int livemap_init(struct livemap *m, uint64_t capacity)
 		m->slots = NULL;
 		return -1;
 	}
-	m->mask = n - 1;
+	/* n = s + s + 2s + 4s + ... + n/2 with s = LIVE_LEVEL_MIN. */
+	uint64_t size = n < LIVE_LEVEL_MIN ? n : LIVE_LEVEL_MIN, base = 0;
+	m->nlevels = 0;
+	while (base < n) {
+		m->level[m->nlevels++] = (struct live_level){base, size - 1};
+		base += size;
+		if (base > size)
+			size <<= 1;
+	}
+	m->capacity = n;
 	return 0;
+}
+
+static void note_level(struct livemap *m, unsigned level)
+{
+	unsigned used = atomic_load_explicit(&m->levels_used,
+					     memory_order_relaxed);
+	while (used <= level &&
+	       !atomic_compare_exchange_weak_explicit(
+		   &m->levels_used, &used, level + 1, memory_order_relaxed,
+		   memory_order_relaxed))
+		;
 }
 
 int livemap_insert(struct livemap *m, const void *p, uint64_t size,
 		   uint32_t stack, uint32_t time)
 {
-	uint64_t h = home(m, p);
-	for (unsigned i = 0; i < LIVE_PROBE_WINDOW; i++) {
-		struct live_entry *e = &m->slots[(h + i) & m->mask];
-		uintptr_t k = atomic_load_explicit(&e->key, memory_order_relaxed);
-		if (k != LIVE_EMPTY && k != LIVE_TOMB)
-			continue;
-		if (!atomic_compare_exchange_strong_explicit(
-			&e->key, &k, LIVE_BUSY, memory_order_acquire,
-			memory_order_relaxed))
-			continue;
-		/* Seqlock writer: the claim is visible before any field, so a
-		 * reader never takes our fields for the previous entry's. */
-		atomic_thread_fence(memory_order_release);
-		mark_touched(m, e);
-		atomic_store_explicit(&e->size, size, memory_order_relaxed);
-		atomic_store_explicit(&e->stack, stack, memory_order_relaxed);
-		atomic_store_explicit(&e->time, time, memory_order_relaxed);
-		/* The filter before the key: a free of p that finds the key
-		 * must have passed the filter. */
-		filter_add(m, p, 1);
-		atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
-		atomic_store_explicit(&e->key, (uintptr_t)p,
-				      memory_order_release);
-		return 1;
+	uint64_t h = hash_of(p);
+	unsigned top = atomic_load_explicit(&m->levels_used,
+					    memory_order_relaxed);
+	for (unsigned level = top ? top - 1 : 0; level < m->nlevels; level++) {
+		/* Published before the key, so that a remove of p, which
+		 * comes after this insert, looks in this level. */
+		note_level(m, level);
+		for (unsigned i = 0; i < LIVE_PROBE_WINDOW; i++) {
+			struct live_entry *e = slot_at(m, level, h, i);
+			uintptr_t k = atomic_load_explicit(&e->key,
+							   memory_order_relaxed);
+			if (k != LIVE_EMPTY && k != LIVE_TOMB)
+				continue;
+			if (!atomic_compare_exchange_strong_explicit(
+				&e->key, &k, LIVE_BUSY, memory_order_acquire,
+				memory_order_relaxed))
+				continue;
+			/* Seqlock writer: the claim is visible before any
+			 * field, so a reader never takes our fields for the
+			 * previous entry's. */
+			atomic_thread_fence(memory_order_release);
+			mark_touched(m, e);
+			atomic_store_explicit(&e->size, size,
+					      memory_order_relaxed);
+			atomic_store_explicit(&e->stack, stack,
+					      memory_order_relaxed);
+			atomic_store_explicit(&e->time, time,
+					      memory_order_relaxed);
+			/* The filter before the key: a free of p that finds
+			 * the key must have passed the filter. */
+			filter_add(m, p, 1);
+			atomic_store_explicit(&e->key, (uintptr_t)p,
+					      memory_order_release);
+			return 1;
+		}
 	}
 	atomic_fetch_add_explicit(&m->dropped, 1, memory_order_relaxed);
 	return 0;
@@ -114,17 +160,24 @@ int livemap_remove(struct livemap *m, const void *p, struct live_sample *out)
 {
 	if (!m->slots)
 		return 0;
-	uint64_t h = home(m, p);
-	for (unsigned i = 0; i < LIVE_PROBE_WINDOW; i++) {
-		struct live_entry *e = &m->slots[(h + i) & m->mask];
-		if (atomic_load_explicit(&e->key, memory_order_acquire) !=
-		    (uintptr_t)p)
-			continue;
-		read_entry(e, (uintptr_t)p, out);
-		atomic_store_explicit(&e->key, LIVE_TOMB, memory_order_release);
-		atomic_fetch_sub_explicit(&m->count, 1, memory_order_relaxed);
-		filter_add(m, p, -1);
-		return 1;
+	uint64_t h = hash_of(p);
+	unsigned used = atomic_load_explicit(&m->levels_used,
+					     memory_order_relaxed);
+	for (unsigned level = used; level-- > 0;) {
+		for (unsigned i = 0; i < LIVE_PROBE_WINDOW; i++) {
+			struct live_entry *e = slot_at(m, level, h, i);
+			uintptr_t k = atomic_load_explicit(
+			    &e->key, memory_order_acquire);
+			if (k == LIVE_EMPTY)
+				break;
+			if (k != (uintptr_t)p)
+				continue;
+			read_entry(e, (uintptr_t)p, out);
+			atomic_store_explicit(&e->key, LIVE_TOMB,
+					      memory_order_release);
+			filter_add(m, p, -1);
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -141,7 +194,7 @@ void livemap_foreach(struct livemap *m,
 {
 	if (!m->slots)
 		return;
-	for (uint64_t i = 0; i <= m->mask; i++) {
+	for (uint64_t i = 0; i < m->capacity; i++) {
 		struct live_entry *e = &m->slots[i];
 		struct live_sample copy;
 		size_t page = page_of(m, e);

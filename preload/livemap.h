@@ -3,7 +3,13 @@
  * Nearly every free() is of an unsampled pointer, so the map keeps a filter
  * beside it: one byte counter per hash of the pointer, counting the live
  * samples that hash there. free() reads that one byte and, when it is zero,
- * goes straight to the real allocator without touching the table. */
+ * goes straight to the real allocator without touching the table.
+ *
+ * The table is a row of levels that double in size, each opened when the
+ * one before is full, so a program with few live samples touches a few
+ * pages of it instead of one page per sample spread over the whole
+ * capacity: on a VM a first touch costs a page fault that may reach the
+ * host, far more than the sample itself. */
 #ifndef HEAPTRACE_LIVEMAP_H
 #define HEAPTRACE_LIVEMAP_H
 
@@ -11,7 +17,9 @@
 #include <stdint.h>
 
 #define LIVE_FILTER_BITS 16
-#define LIVE_PROBE_WINDOW 64
+#define LIVE_PROBE_WINDOW 32
+#define LIVE_LEVEL_MIN 1024 /* slots in the smallest level */
+#define LIVE_LEVELS_MAX 32
 
 /* Key values that are never pointers (the allocator aligns to >= 8). */
 #define LIVE_EMPTY ((uintptr_t)0)
@@ -35,10 +43,19 @@ struct live_sample {
 	uint32_t time;
 };
 
+struct live_level {
+	uint64_t base; /* index of its first slot in slots[] */
+	uint64_t mask; /* its size - 1 */
+};
+
 struct livemap {
 	struct live_entry *slots;
-	uint64_t mask;
-	_Atomic uint64_t count;   /* live entries */
+	uint64_t capacity; /* slots in all levels */
+	unsigned nlevels;
+	struct live_level level[LIVE_LEVELS_MAX];
+	/* Levels ever inserted into: a remove looks no further. It only
+	 * grows, so it is written a few times in the life of the process. */
+	_Atomic unsigned levels_used;
 	_Atomic uint64_t dropped; /* inserts that found no free slot */
 	/* One bit per page of slots ever written: a dump skips the pages
 	 * that never held an entry instead of reading (and so faulting in)
@@ -62,10 +79,13 @@ static inline int livemap_maybe(struct livemap *m, const void *p)
 				    memory_order_relaxed) != 0;
 }
 
-/* capacity is rounded up to a power of two; 0 on success. */
+/* capacity is rounded up to a power of two and split into levels of
+ * LIVE_LEVEL_MIN, LIVE_LEVEL_MIN, 2 LIVE_LEVEL_MIN, ... capacity/2 slots;
+ * 0 on success. */
 int livemap_init(struct livemap *m, uint64_t capacity);
 
-/* 1 if remembered, 0 if the probe window was full (counted in dropped). */
+/* 1 if remembered, 0 if every level's window was full (counted in
+ * dropped). */
 int livemap_insert(struct livemap *m, const void *p, uint64_t size,
 		   uint32_t stack, uint32_t time);
 

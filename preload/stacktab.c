@@ -32,7 +32,8 @@ int stacktab_init(struct stacktab *t, uint64_t capacity, unsigned max_frames)
 	/* Room for every stack at full depth; pages are touched only as
 	 * records are carved. */
 	t->arena_size = capacity * (sizeof(struct stack_rec) +
-				    (size_t)max_frames * sizeof(uintptr_t));
+				    (size_t)max_frames * sizeof(uintptr_t) +
+				    CACHE_LINE);
 	t->arena = arena_map(t->arena_size);
 	t->order = arena_map(capacity * sizeof(uint32_t));
 	if (!t->arena || !t->order) {
@@ -43,7 +44,7 @@ int stacktab_init(struct stacktab *t, uint64_t capacity, unsigned max_frames)
 		return -1;
 	}
 	/* Offset 0 would make a valid id look like "no stack"; skip it. */
-	atomic_store(&t->arena_used, 64);
+	atomic_store(&t->arena_used, CACHE_LINE);
 	return 0;
 }
 
@@ -67,7 +68,7 @@ static struct stack_rec *carve(struct stacktab *t, const uintptr_t *frames,
 		return NULL;
 	}
 	size_t size = sizeof(struct stack_rec) + n * sizeof(uintptr_t);
-	size = (size + 7) & ~(size_t)7;
+	size = (size + CACHE_LINE - 1) & ~(size_t)(CACHE_LINE - 1);
 	size_t off = atomic_fetch_add_explicit(&t->arena_used, size,
 					       memory_order_relaxed);
 	if (off + size > t->arena_size) {
@@ -178,23 +179,44 @@ static void add_double(_Atomic uint64_t *field, double d)
 
 void stack_count(struct stack_rec *r, int freed, double objs, double bytes)
 {
+	struct stack_counts *c = &r->stripe[thread_stripe() % STACK_STRIPES];
 	if (freed) {
-		add_double(&r->free_objs, objs);
-		add_double(&r->free_bytes, bytes);
-		atomic_fetch_add_explicit(&r->free_samples, 1,
+		add_double(&c->free_objs, objs);
+		add_double(&c->free_bytes, bytes);
+		atomic_fetch_add_explicit(&c->free_samples, 1,
 					  memory_order_release);
 	} else {
-		add_double(&r->alloc_objs, objs);
-		add_double(&r->alloc_bytes, bytes);
-		atomic_fetch_add_explicit(&r->alloc_samples, 1,
+		add_double(&c->alloc_objs, objs);
+		add_double(&c->alloc_bytes, bytes);
+		atomic_fetch_add_explicit(&c->alloc_samples, 1,
 					  memory_order_release);
 	}
 }
 
-double stack_sum(_Atomic uint64_t *field)
+static double read_double(const _Atomic uint64_t *field)
 {
 	uint64_t bits = atomic_load_explicit(field, memory_order_relaxed);
 	double v;
 	memcpy(&v, &bits, sizeof(v));
 	return v;
+}
+
+void stack_read(const struct stack_rec *r, struct stack_totals *out)
+{
+	/* A free is counted after its allocation (the live map hands the
+	 * sample from one to the other), so reading every freed count with
+	 * acquire first sees at least the allocations of those frees. */
+	*out = (struct stack_totals){0};
+	for (int i = 0; i < STACK_STRIPES; i++)
+		out->free_samples += atomic_load_explicit(
+		    &r->stripe[i].free_samples, memory_order_acquire);
+	for (int i = 0; i < STACK_STRIPES; i++) {
+		const struct stack_counts *c = &r->stripe[i];
+		out->alloc_samples += atomic_load_explicit(
+		    &c->alloc_samples, memory_order_acquire);
+		out->alloc_objs += read_double(&c->alloc_objs);
+		out->alloc_bytes += read_double(&c->alloc_bytes);
+		out->free_objs += read_double(&c->free_objs);
+		out->free_bytes += read_double(&c->free_bytes);
+	}
 }

@@ -9,9 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct stack_rec {
+#include "stripe.h"
+
+/* The counters of a stack are striped (stripe.h): threads that allocate
+ * through the same stack, as a pool of workers running the same code does,
+ * would otherwise all write one cache line on every sample. */
+#define STACK_STRIPES 4
+
+struct stack_counts {
 	/* Sampled events, exact counts. */
-	_Atomic uint64_t alloc_samples;
+	_Alignas(CACHE_LINE) _Atomic uint64_t alloc_samples;
 	_Atomic uint64_t free_samples;
 	/* Weighted estimates (sums of 1/p and size/p), doubles kept as bits
 	 * so that they can be added to atomically. */
@@ -19,6 +26,18 @@ struct stack_rec {
 	_Atomic uint64_t alloc_bytes;
 	_Atomic uint64_t free_objs;
 	_Atomic uint64_t free_bytes;
+};
+
+/* A stack's counters added up over the stripes. */
+struct stack_totals {
+	uint64_t alloc_samples, free_samples;
+	double alloc_objs, alloc_bytes, free_objs, free_bytes;
+};
+
+struct stack_rec {
+	struct stack_counts stripe[STACK_STRIPES];
+	/* Read on every sample by the lookup: on lines of their own, which
+	 * no counter update invalidates. */
 	uint64_t hash;
 	uint32_t nframes;
 	uint32_t dump_index; /* scratch for the dump writer (one at a time) */
@@ -59,23 +78,24 @@ struct stack_rec *stacktab_intern(struct stacktab *t, const uintptr_t *frames,
 void stacktab_foreach(struct stacktab *t,
 		      void (*fn)(struct stack_rec *r, void *arg), void *arg);
 
-/* A compact id for a record (its arena offset in words), and back. */
+/* A compact id for a record (its arena offset in cache lines), and back. */
 static inline uint32_t stacktab_id(const struct stacktab *t,
 				   const struct stack_rec *r)
 {
-	return (uint32_t)(((const char *)r - t->arena) / 8);
+	return (uint32_t)(((const char *)r - t->arena) / CACHE_LINE);
 }
 
 static inline struct stack_rec *stacktab_rec(const struct stacktab *t,
 					     uint32_t id)
 {
-	return (struct stack_rec *)(t->arena + (size_t)id * 8);
+	return (struct stack_rec *)(t->arena + (size_t)id * CACHE_LINE);
 }
 
 /* Adds one sample's weight to the allocated or the freed sums. */
 void stack_count(struct stack_rec *r, int freed, double objs, double bytes);
 
-/* Reads a weighted sum. */
-double stack_sum(_Atomic uint64_t *field);
+/* Reads a record's counters. The freed counts are read before the
+ * allocated ones, so live (allocated - freed) never comes out negative. */
+void stack_read(const struct stack_rec *r, struct stack_totals *out);
 
 #endif

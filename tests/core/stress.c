@@ -17,7 +17,8 @@
  *
  * Live map: each thread inserts and removes pointers of its own (unique,
  * never reused) into a map of MAP_CAP slots while up to MAP_LIVE pointers
- * per thread are live, so probe windows fill and inserts are dropped. The
+ * per thread are live, so probe windows fill, inserts move on to the larger
+ * levels and, with every level full, are dropped. The
  * fields of an entry are functions of its pointer, so a reader can tell a
  * torn entry. */
 #include <pthread.h>
@@ -35,8 +36,8 @@
 #define PAIRS 200 /* colliding pairs, at the end of the stack list */
 #define MAX_FRAMES 16
 #define SMALL_CAP 500
-#define MAP_CAP 1024
-#define MAP_LIVE 110
+#define MAP_CAP 4096 /* levels of 1024, 1024 and 2048 slots */
+#define MAP_LIVE 500
 
 struct stack {
 	uint32_t n;
@@ -284,16 +285,17 @@ static void check_stacks(struct tally *t)
 		CHECK(r == stacktab_intern(&big, stacks[i].frames, stacks[i].n),
 		      "stack %u found as another record afterwards", i);
 		double bytes = (double)(i + 1);
-		CHECK(atomic_load(&r->alloc_samples) == allocs &&
-			  atomic_load(&r->free_samples) == frees &&
-			  stack_sum(&r->alloc_objs) == (double)allocs &&
-			  stack_sum(&r->free_objs) == (double)frees &&
-			  stack_sum(&r->alloc_bytes) == bytes * (double)allocs &&
-			  stack_sum(&r->free_bytes) == bytes * (double)frees,
+		struct stack_totals c;
+		stack_read(r, &c);
+		CHECK(c.alloc_samples == allocs && c.free_samples == frees &&
+			  c.alloc_objs == (double)allocs &&
+			  c.free_objs == (double)frees &&
+			  c.alloc_bytes == bytes * (double)allocs &&
+			  c.free_bytes == bytes * (double)frees,
 		      "stack %u counters %lu/%lu, expected %lu/%lu", i,
-		      (unsigned long)atomic_load(&r->alloc_samples),
-		      (unsigned long)atomic_load(&r->free_samples),
-		      (unsigned long)allocs, (unsigned long)frees);
+		      (unsigned long)c.alloc_samples,
+		      (unsigned long)c.free_samples, (unsigned long)allocs,
+		      (unsigned long)frees);
 	}
 	unsigned collided = 0;
 	for (unsigned i = NSTACKS - 2 * PAIRS; i < NSTACKS; i += 2) {
@@ -370,10 +372,11 @@ static void check_map(struct tally *t)
 	qsort(all, total, sizeof(all[0]), cmp_ptr);
 	struct live_set set = {0, all, total};
 	livemap_foreach(&map, find_live, &set);
-	CHECK(set.n == total && atomic_load(&map.count) == total,
-	      "map lists %lu entries, count %lu, model %lu",
-	      (unsigned long)set.n, (unsigned long)atomic_load(&map.count),
-	      (unsigned long)total);
+	CHECK(set.n == total, "map lists %lu entries, model %lu",
+	      (unsigned long)set.n, (unsigned long)total);
+	CHECK(atomic_load(&map.levels_used) == map.nlevels && map.nlevels == 3,
+	      "inserts reached %u of %u levels, expected 3 of 3",
+	      atomic_load(&map.levels_used), map.nlevels);
 	CHECK(atomic_load(&map.dropped) == dropped && dropped > 0,
 	      "map dropped %lu, model %lu (the window should overflow)",
 	      (unsigned long)atomic_load(&map.dropped), (unsigned long)dropped);
