@@ -10,9 +10,10 @@
  * `forking`; the forker sets `forking` then reads every stripe. All are
  * sequentially consistent, so at least one of them sees the other (the
  * Dekker pattern). `inside` is striped (stripe.h) because every sample
- * walks: one shared counter would be a cache line all threads write. A thread that
- * forks from a signal handler while it was itself in a walk does not wait
- * for itself, and the wait is bounded, so fork never hangs on heaptrace. */
+ * walks: one shared counter would be a cache line all threads write.
+ * A thread that forks from a signal handler while it was itself in a walk
+ * does not wait for itself, and the wait is bounded, so fork never hangs
+ * on heaptrace. */
 #include "forkguard.h"
 
 #include <sched.h>

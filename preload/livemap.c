@@ -116,8 +116,8 @@ int livemap_insert(struct livemap *m, const void *p, uint64_t size,
 		note_level(m, level);
 		for (unsigned i = 0; i < LIVE_PROBE_WINDOW; i++) {
 			struct live_entry *e = slot_at(m, level, h, i);
-			uintptr_t k = atomic_load_explicit(&e->key,
-							   memory_order_relaxed);
+			uintptr_t k = atomic_load_explicit(
+			    &e->key, memory_order_relaxed);
 			if (k != LIVE_EMPTY && k != LIVE_TOMB)
 				continue;
 			if (!atomic_compare_exchange_strong_explicit(

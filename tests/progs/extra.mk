@@ -46,7 +46,8 @@ EXTRA_TEST_PROGS += $(B)/tests/libcxx_throw.so $(B)/tests/cxx_throw
 # The lock-free core (stack table, live map) under ThreadSanitizer, without
 # interposition (tests/core/stress.c, tests/test_core.py). gcc's TSan
 # runtime (libtsan2) comes with build-essential on Debian 12.
-CORE_SRC := preload/stacktab.c preload/livemap.c preload/arena.c preload/stripe.c
+CORE_SRC := preload/stacktab.c preload/livemap.c preload/arena.c \
+	preload/stripe.c
 
 $(B)/tests/core_tsan: tests/core/stress.c $(CORE_SRC) $(PRELOAD_HDR)
 	@mkdir -p $(@D)
