@@ -205,6 +205,27 @@ def test_full_tables_drop_and_count():
     assert 20000 - dropped <= got["inuse_objects"] <= 20000 - dropped + 2, (got, dropped)
 
 
+def test_live_map_touches_pages_as_live_samples_need():
+    # Many samples, few live at a time: the live map stays in its first
+    # level. A map that hashed over all its capacity (262144 slots, 6 MiB)
+    # would have touched every page of it.
+    exe = prog("churn_threads")
+    _, dumps = lib.run_traced([exe, "4", "100000"], rate=64)
+    meta = lib.dump_meta(dumps[0])
+    assert int(meta["samples_total"]) > 200000, meta["samples_total"]
+    assert meta["dropped_live_map"] == "0"
+    assert int(meta["tracer_bytes"]) <= 512 << 10, meta["tracer_bytes"]
+    # 300000 blocks live at once at rate 1: larger levels open as the map
+    # fills, and every block is remembered.
+    exe = prog("many_live")
+    n = 300000
+    _, dumps = lib.run_traced([exe, str(n)], rate=1)
+    meta = lib.dump_meta(dumps[0])
+    assert meta["dropped_live_map"] == "0"
+    got = lib.pprof_by_leaf(dumps[0], exe)["keep_blocks"]
+    assert got["inuse_objects"] == n + 1 and got["inuse_space"] == 32 * n + 8 * n, got
+
+
 def test_interval_dumps():
     d = lib.tmpdir()
     run_busy(lib.traced_env(d, interval="0.2"), 1, lambda p: time.sleep(1.5))
