@@ -6,7 +6,8 @@
  *
  * Inserts go to the largest level in use, which holds most entries, and
  * move up only when its window is full; the smaller levels below drain as
- * their entries are freed. A remove looks from the largest level down.
+ * their entries are freed, and take inserts again only once the last level
+ * is full too. A remove looks from the largest level down.
  *
  * A slot is EMPTY only until its first claim, and an insert takes the first
  * EMPTY or TOMB slot of the window, so every slot before a live entry's has
@@ -108,9 +109,13 @@ int livemap_insert(struct livemap *m, const void *p, uint64_t size,
 		   uint32_t stack, uint32_t time)
 {
 	uint64_t h = hash_of(p);
-	unsigned top = atomic_load_explicit(&m->levels_used,
-					    memory_order_relaxed);
-	for (unsigned level = top ? top - 1 : 0; level < m->nlevels; level++) {
+	unsigned used = atomic_load_explicit(&m->levels_used,
+					     memory_order_relaxed);
+	unsigned top = used ? used - 1 : 0, above = m->nlevels - top;
+	for (unsigned n = 0; n < m->nlevels; n++) {
+		/* The largest level in use and the ones after it; with all
+		 * of them full, the ones below, where frees have made room. */
+		unsigned level = n < above ? top + n : m->nlevels - 1 - n;
 		/* Published before the key, so that a remove of p, which
 		 * comes after this insert, looks in this level. */
 		note_level(m, level);

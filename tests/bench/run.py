@@ -613,7 +613,7 @@ def dump_bench(quick, keep):
             }
             log(f"dump {stacks} stacks: {res['dump_time'][str(stacks)]}")
     # allocating threads while dumps run back to back, at the default rate
-    phases = 2 if quick else 5
+    phases = 2 if quick else 9
     phase_s = 1 if quick else 2
     threads = max(1, (os.cpu_count() or 2) - 1)
     d = tempfile.mkdtemp(prefix="htb-dump-")
@@ -910,7 +910,7 @@ def write_doc(path, data):
         A("are written under a temporary name and renamed), so the time is from")
         A("signal to a complete file. (An earlier version of the harness polled the")
         A("directory every 0.1 ms; its wake-ups took the allocating thread's CPU")
-        A("and made dumps look three times as costly to it as they are.)")
+        A("and made dumps look several times as costly to it as they are.)")
         A("")
         A("| stacks requested | rate | dump time median [min, max] | dumps | file size | stacks in dump | stack-table drops | heaptrace tables |")
         A("|---|---|---|---|---|---|---|---|")
