@@ -94,15 +94,37 @@ int livemap_init(struct livemap *m, uint64_t capacity)
 	return 0;
 }
 
+/* Small levels are marked touched whole when they open, so that inserts
+ * there skip the bitmap: one cache miss less on every sample of a program
+ * with few live samples. A dump reads the few untouched pages as zeros. */
+static int marked_whole(const struct livemap *m, unsigned level)
+{
+	return m->level[level].mask < LIVE_SMALL_LEVEL;
+}
+
 static void note_level(struct livemap *m, unsigned level)
 {
 	unsigned used = atomic_load_explicit(&m->levels_used,
 					     memory_order_relaxed);
+	if (used <= level && marked_whole(m, level)) {
+		const struct live_level *l = &m->level[level];
+		/* Before the level is published, so no entry is unmarked. */
+		for (uint64_t i = 0; i <= l->mask; i += PAGE / sizeof(*m->slots))
+			mark_touched(m, &m->slots[l->base + i]);
+		mark_touched(m, &m->slots[l->base + l->mask]);
+	}
 	while (used <= level &&
 	       !atomic_compare_exchange_weak_explicit(
 		   &m->levels_used, &used, level + 1, memory_order_relaxed,
 		   memory_order_relaxed))
 		;
+}
+
+void livemap_prefetch(struct livemap *m, const void *p)
+{
+	unsigned used = atomic_load_explicit(&m->levels_used,
+					     memory_order_relaxed);
+	__builtin_prefetch(slot_at(m, used ? used - 1 : 0, hash_of(p), 0), 1);
 }
 
 int livemap_insert(struct livemap *m, const void *p, uint64_t size,
@@ -133,7 +155,8 @@ int livemap_insert(struct livemap *m, const void *p, uint64_t size,
 			 * field, so a reader never takes our fields for the
 			 * previous entry's. */
 			atomic_thread_fence(memory_order_release);
-			mark_touched(m, e);
+			if (!marked_whole(m, level))
+				mark_touched(m, e);
 			atomic_store_explicit(&e->size, size,
 					      memory_order_relaxed);
 			atomic_store_explicit(&e->stack, stack,

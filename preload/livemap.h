@@ -20,6 +20,9 @@
 #define LIVE_PROBE_WINDOW 32
 #define LIVE_LEVEL_MIN 1024 /* slots in the smallest level */
 #define LIVE_LEVELS_MAX 32
+#ifndef LIVE_SMALL_LEVEL /* tests/core builds with smaller, to test both */
+#define LIVE_SMALL_LEVEL 8192 /* levels up to this many slots: livemap.c */
+#endif
 
 /* Key values that are never pointers (the allocator aligns to >= 8). */
 #define LIVE_EMPTY ((uintptr_t)0)
@@ -93,6 +96,10 @@ static inline int livemap_maybe(struct livemap *m, const void *p)
  * LIVE_LEVEL_MIN, LIVE_LEVEL_MIN, 2 LIVE_LEVEL_MIN, ... capacity/2 slots;
  * 0 on success. */
 int livemap_init(struct livemap *m, uint64_t capacity);
+
+/* Starts loading the slot where p would be inserted: a caller with other
+ * work to do before livemap_insert() takes the cache miss meanwhile. */
+void livemap_prefetch(struct livemap *m, const void *p);
 
 /* 1 if remembered, 0 if every level's window was full (counted in
  * dropped). */

@@ -98,6 +98,7 @@ void tracer_record_alloc(void *p, size_t n)
 	struct ht_thread *t = &ht_thread;
 	int saved = errno;
 	t->guard = 1;
+	livemap_prefetch(&ht_live, p); /* arrives while we unwind */
 	uintptr_t frames[HT_MAX_FRAMES_LIMIT];
 	int nf = unwind_capture(frames, (int)ht_config.max_frames);
 	struct stack_rec *r = NULL;

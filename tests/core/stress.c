@@ -36,7 +36,9 @@
 #define PAIRS 200 /* colliding pairs, at the end of the stack list */
 #define MAX_FRAMES 16
 #define SMALL_CAP 500
-#define MAP_CAP 4096 /* levels of 1024, 1024 and 2048 slots */
+/* Levels of 1024, 1024 and 2048 slots; built with LIVE_SMALL_LEVEL=1024,
+ * so the first two are marked touched whole and the third page by page. */
+#define MAP_CAP 4096
 #define MAP_LIVE 500
 
 struct stack {
