@@ -981,7 +981,7 @@ def main():
     build()
     preload_desc = snapshot_preload()
     configs = make_configs()
-    pairs_fast = args.pairs or (2 if args.quick else 9)
+    pairs_fast = args.pairs or (2 if args.quick else 15)
     pairs_slow = args.slow_pairs or (1 if args.quick else 3)
     only = set(filter(None, args.only.split(",")))
 
