@@ -122,6 +122,8 @@ static void note_level(struct livemap *m, unsigned level)
 
 void livemap_prefetch(struct livemap *m, const void *p)
 {
+	if (!m->slots)
+		return;
 	unsigned used = atomic_load_explicit(&m->levels_used,
 					     memory_order_relaxed);
 	__builtin_prefetch(slot_at(m, used ? used - 1 : 0, hash_of(p), 0), 1);
