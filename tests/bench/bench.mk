@@ -18,9 +18,11 @@ $(B)/bench/libforward.so: tests/bench/forward.c
 	$(CC) $(BENCH_CFLAGS) -fPIC -shared -o $@ $< -ldl
 
 # no inlining or sibling calls: every level of the recursion keeps its frame
-$(B)/bench/dumpcost: tests/bench/dumpcost.c
+$(B)/bench/dumpcost: tests/bench/dumpcost.c tests/bench/xorshift.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -fno-inline -fno-optimize-sibling-calls -o $@ $<
+
+$(B)/bench/workload: tests/bench/xorshift.h
 
 $(B)/bench/workload $(B)/bench/pairs $(B)/bench/spawn: $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(@D)

@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xorshift.h"
+
 #define DEPTH 17 /* 2^17 = 131072 distinct paths */
 
 static size_t leaf_size;
@@ -194,16 +196,6 @@ struct counter {
 };
 
 static atomic_int stop;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
 
 static void *allocator_main(void *arg)
 {

@@ -21,6 +21,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "xorshift.h"
+
 struct worker {
 	pthread_t tid;
 	unsigned index;
@@ -31,16 +33,6 @@ struct worker {
 };
 
 static pthread_barrier_t start_line;
-
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
 
 /* 16 B .. 4 KiB, log-uniform by octave; about one in 2000 is 64 KiB..1 MiB. */
 static size_t pick_size(uint64_t *s)
