@@ -1,7 +1,9 @@
 /* The dump writer. It reads the tables while other threads keep
- * allocating: the stack counters are snapshotted first, so the header's
- * totals and the sample lines agree with each other, and live-map entries
- * that change while being read are skipped (they only feed the ages).
+ * allocating, in three steps: the list of stacks, then the live map, which
+ * gives each stack's bytes in use and their ages (entries that change
+ * while being read are skipped), then each stack's allocation counts. The
+ * header's totals are summed from the same snapshot as the sample lines,
+ * so the two agree.
  *
  * Each stack's estimate is written as the integers that pprof's heap_v2
  * scaling, 1/(1-exp(-avg/rate)), turns back into that estimate. */
@@ -96,25 +98,11 @@ static void snap_one(struct stack_rec *r, void *arg)
 		return;
 	struct stack_totals t;
 	stack_read(r, &t);
-	if (t.alloc_samples == 0)
+	if (t.samples == 0)
 		return; /* a thread creation stack, no samples */
 	struct snap *s = &d->snaps[d->n];
 	memset(s, 0, sizeof(*s));
 	s->rec = r;
-	s->samples = t.alloc_samples;
-	s->al_objs = t.alloc_objs;
-	s->al_bytes = t.alloc_bytes;
-	s->live_samples = t.alloc_samples > t.free_samples
-			      ? t.alloc_samples - t.free_samples
-			      : 0;
-	if (s->live_samples) {
-		s->in_objs = s->al_objs - t.free_objs;
-		s->in_bytes = s->al_bytes - t.free_bytes;
-		if (s->in_objs < 0 || s->in_bytes < 0)
-			s->in_objs = s->in_bytes = 0;
-	}
-	reader_pair(s->in_objs, s->in_bytes, &s->in_c, &s->in_b);
-	reader_pair(s->al_objs, s->al_bytes, &s->al_c, &s->al_b);
 	r->dump_index = (uint32_t)++d->n; /* 0 = not in this dump */
 }
 
@@ -130,11 +118,12 @@ static int snapshot(struct dump_state *d)
 	return 0;
 }
 
-static void add_age(const struct live_sample *ls, void *arg)
+/* What is in use is the sum of the live samples, by stack and by age. */
+static void add_live(const struct live_sample *ls, void *arg)
 {
 	struct dump_state *d = arg;
 	/* A torn read could give any id: check it names a carved record. */
-	if ((size_t)ls->stack * 8 + sizeof(struct stack_rec) >
+	if ((size_t)ls->stack * CACHE_LINE + sizeof(struct stack_rec) >
 	    atomic_load(&ht_stacks.arena_used))
 		return;
 	struct stack_rec *r = stacktab_rec(&ht_stacks, ls->stack);
@@ -149,8 +138,28 @@ static void add_age(const struct live_sample *ls, void *arg)
 	       age >= (uint64_t)ht_config.age_bounds_s[b] * TRACER_TICKS_PER_S)
 		b++;
 	double w = sampler_weight(ls->size);
+	s->live_samples++;
+	s->in_objs += w;
+	s->in_bytes += w * (double)ls->size;
 	s->ages[b][0] += w;
 	s->ages[b][1] += w * (double)ls->size;
+}
+
+/* The allocation counts are read after the live map: every sample found
+ * live was counted before it was inserted, so none is in use that the
+ * counts have not seen allocated. */
+static void read_allocated(struct dump_state *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		struct snap *s = &d->snaps[i];
+		struct stack_totals t;
+		stack_read(s->rec, &t);
+		s->samples = t.samples;
+		s->al_objs = t.objs;
+		s->al_bytes = t.bytes;
+		reader_pair(s->in_objs, s->in_bytes, &s->in_c, &s->in_b);
+		reader_pair(s->al_objs, s->al_bytes, &s->al_c, &s->al_b);
+	}
 }
 
 static void kv_u64(struct outbuf *o, const char *key, uint64_t v)
@@ -425,7 +434,8 @@ int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
 	if (snapshot(&d))
 		return ENOMEM;
 	d.now = tracer_now_ticks();
-	livemap_foreach(&ht_live, add_age, &d);
+	livemap_foreach(&ht_live, add_live, &d);
+	read_allocated(&d);
 
 	ht_snprintf(path, size, "%s/heaptrace.%d.%04u.heap", ht_config.dir,
 		    pid, seq);

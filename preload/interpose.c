@@ -95,12 +95,8 @@ realloc_slow(void *old, size_t n, int old_maybe, enum sample_verdict v)
 	struct live_sample was;
 	int had = old_maybe && livemap_remove(&ht_live, old, &was);
 	void *p = ht_real.realloc(old, n);
-	if (had) {
-		if (p || (old && n == 0))
-			tracer_count_freed(&was); /* moved, or freed by size 0 */
-		else
-			tracer_reattach(old, &was); /* failed: old still stands */
-	}
+	if (had && !p && !(old && n == 0))
+		tracer_reattach(old, &was); /* failed: old still stands */
 	return after_alloc(v, p, n);
 }
 

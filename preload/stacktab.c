@@ -177,20 +177,13 @@ static void add_double(_Atomic uint64_t *field, double d)
 	    field, &old, new, memory_order_relaxed, memory_order_relaxed));
 }
 
-void stack_count(struct stack_rec *r, int freed, double objs, double bytes)
+void stack_count(struct stack_rec *r, double objs, double bytes)
 {
 	struct stack_counts *c = &r->stripe[thread_stripe() % STACK_STRIPES];
-	if (freed) {
-		add_double(&c->free_objs, objs);
-		add_double(&c->free_bytes, bytes);
-		atomic_fetch_add_explicit(&c->free_samples, 1,
-					  memory_order_release);
-	} else {
-		add_double(&c->alloc_objs, objs);
-		add_double(&c->alloc_bytes, bytes);
-		atomic_fetch_add_explicit(&c->alloc_samples, 1,
-					  memory_order_release);
-	}
+	add_double(&c->objs, objs);
+	add_double(&c->bytes, bytes);
+	/* Release: a reader that sees the count sees the sums it goes with. */
+	atomic_fetch_add_explicit(&c->samples, 1, memory_order_release);
 }
 
 static double read_double(const _Atomic uint64_t *field)
@@ -203,20 +196,12 @@ static double read_double(const _Atomic uint64_t *field)
 
 void stack_read(const struct stack_rec *r, struct stack_totals *out)
 {
-	/* A free is counted after its allocation (the live map hands the
-	 * sample from one to the other), so reading every freed count with
-	 * acquire first sees at least the allocations of those frees. */
 	*out = (struct stack_totals){0};
-	for (int i = 0; i < STACK_STRIPES; i++)
-		out->free_samples += atomic_load_explicit(
-		    &r->stripe[i].free_samples, memory_order_acquire);
 	for (int i = 0; i < STACK_STRIPES; i++) {
 		const struct stack_counts *c = &r->stripe[i];
-		out->alloc_samples += atomic_load_explicit(
-		    &c->alloc_samples, memory_order_acquire);
-		out->alloc_objs += read_double(&c->alloc_objs);
-		out->alloc_bytes += read_double(&c->alloc_bytes);
-		out->free_objs += read_double(&c->free_objs);
-		out->free_bytes += read_double(&c->free_bytes);
+		out->samples +=
+		    atomic_load_explicit(&c->samples, memory_order_acquire);
+		out->objs += read_double(&c->objs);
+		out->bytes += read_double(&c->bytes);
 	}
 }

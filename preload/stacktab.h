@@ -16,22 +16,22 @@
  * would otherwise all write one cache line on every sample. */
 #define STACK_STRIPES 4
 
+/* Only allocations are counted here: what is still in use is the sum over
+ * the live map, read by the dump, so that a free of a sample touches the
+ * live map alone and not the record of the stack that allocated it. */
 struct stack_counts {
-	/* Sampled events, exact counts. */
-	_Alignas(CACHE_LINE) _Atomic uint64_t alloc_samples;
-	_Atomic uint64_t free_samples;
+	/* Sampled allocations, an exact count. */
+	_Alignas(CACHE_LINE) _Atomic uint64_t samples;
 	/* Weighted estimates (sums of 1/p and size/p), doubles kept as bits
 	 * so that they can be added to atomically. */
-	_Atomic uint64_t alloc_objs;
-	_Atomic uint64_t alloc_bytes;
-	_Atomic uint64_t free_objs;
-	_Atomic uint64_t free_bytes;
+	_Atomic uint64_t objs;
+	_Atomic uint64_t bytes;
 };
 
 /* A stack's counters added up over the stripes. */
 struct stack_totals {
-	uint64_t alloc_samples, free_samples;
-	double alloc_objs, alloc_bytes, free_objs, free_bytes;
+	uint64_t samples;
+	double objs, bytes;
 };
 
 struct stack_rec {
@@ -91,11 +91,10 @@ static inline struct stack_rec *stacktab_rec(const struct stacktab *t,
 	return (struct stack_rec *)(t->arena + (size_t)id * CACHE_LINE);
 }
 
-/* Adds one sample's weight to the allocated or the freed sums. */
-void stack_count(struct stack_rec *r, int freed, double objs, double bytes);
+/* Adds one sampled allocation's weight to the record's sums. */
+void stack_count(struct stack_rec *r, double objs, double bytes);
 
-/* Reads a record's counters. The freed counts are read before the
- * allocated ones, so live (allocated - freed) never comes out negative. */
+/* Reads a record's counters, summed over the stripes. */
 void stack_read(const struct stack_rec *r, struct stack_totals *out);
 
 #endif

@@ -108,26 +108,21 @@ void tracer_record_alloc(void *p, size_t n)
 		r = stacktab_intern(&ht_stacks, frames, (uint32_t)nf);
 	if (r) {
 		double w = sampler_weight(n);
-		stack_count(r, 0, w, w * (double)n);
-		if (!livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
-				    tracer_now_ticks()))
-			stack_count(r, 1, w, w * (double)n);
+		/* Counted before it is live, so that a dump never finds more
+		 * of a stack in use than allocated (the key's release store
+		 * publishes the count too). A sample the full map drops is
+		 * still counted allocated, and is simply never in use. */
+		stack_count(r, w, w * (double)n);
+		livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
+			       tracer_now_ticks());
 	}
 	t->guard = 0;
 	errno = saved;
 }
 
-void tracer_count_freed(const struct live_sample *s)
-{
-	double w = sampler_weight(s->size);
-	stack_count(stacktab_rec(&ht_stacks, s->stack), 1, w,
-		    w * (double)s->size);
-}
-
 void tracer_reattach(void *p, const struct live_sample *s)
 {
-	if (!livemap_insert(&ht_live, p, s->size, s->stack, s->time))
-		tracer_count_freed(s);
+	livemap_insert(&ht_live, p, s->size, s->stack, s->time);
 }
 
 int tracer_record_free(void *p)
@@ -135,7 +130,6 @@ int tracer_record_free(void *p)
 	struct live_sample s;
 	if (bootstrap_owns(p))
 		return 1;
-	if (livemap_remove(&ht_live, p, &s))
-		tracer_count_freed(&s);
+	livemap_remove(&ht_live, p, &s);
 	return 0;
 }

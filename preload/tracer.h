@@ -17,12 +17,11 @@ void tracer_record_alloc(void *p, size_t n);
  * not reach the real free. */
 int tracer_record_free(void *p);
 
-/* realloc support: once realloc has taken p's record out of the live map
- * (livemap_remove), it either counts it freed or, when the real realloc
- * failed and p is still the program's, puts it back. */
+/* realloc support: realloc takes p's record out of the live map first
+ * (livemap_remove); when the real realloc fails and p is still the
+ * program's, this puts it back. */
 struct live_sample;
 void tracer_reattach(void *p, const struct live_sample *s);
-void tracer_count_freed(const struct live_sample *s);
 
 /* Stops sampling for good, saying why once; the next dump records it. */
 void tracer_fail(const char *why);

@@ -157,7 +157,7 @@ static void check_live(const struct live_sample *s, void *arg)
 /* What one thread did, merged after the join. */
 struct tally {
 	struct stack_rec *seen[NSTACKS];
-	uint64_t allocs[NSTACKS], frees[NSTACKS];
+	uint64_t allocs[NSTACKS];
 	uint64_t null_big, null_small;
 	uintptr_t live[MAP_LIVE];
 	unsigned nlive;
@@ -165,7 +165,7 @@ struct tally {
 	unsigned tid;
 };
 
-static void intern_one(struct tally *t, unsigned i, uint64_t *s)
+static void intern_one(struct tally *t, unsigned i)
 {
 	struct stack_rec *r = stacktab_intern(&big, stacks[i].frames, stacks[i].n);
 	if (!r) {
@@ -176,12 +176,8 @@ static void intern_one(struct tally *t, unsigned i, uint64_t *s)
 	CHECK(!t->seen[i] || t->seen[i] == r, "stack %u has two records", i);
 	t->seen[i] = r;
 	/* Sizes are whole numbers, so the double sums are exact. */
-	int freed = (int)(rng(s) & 1);
-	stack_count(r, freed, 1.0, (double)(i + 1));
-	if (freed)
-		t->frees[i]++;
-	else
-		t->allocs[i]++;
+	stack_count(r, 1.0, (double)(i + 1));
+	t->allocs[i]++;
 }
 
 static void live_step(struct tally *t, uint64_t *s, uintptr_t *next)
@@ -218,9 +214,9 @@ static void *worker(void *arg)
 	uintptr_t next = ((uintptr_t)t->tid + 1) << 40;
 	pthread_barrier_wait(&start);
 	for (unsigned i = 0; i < HOT; i++)
-		intern_one(t, i, &s);
+		intern_one(t, i);
 	for (long round = 0; round < rounds; round++) {
-		intern_one(t, (unsigned)(rng(&s) % NSTACKS), &s);
+		intern_one(t, (unsigned)(rng(&s) % NSTACKS));
 		unsigned j = (unsigned)(rng(&s) % NSTACKS);
 		if (!stacktab_intern(&small, stacks[j].frames, stacks[j].n))
 			t->null_small++;
@@ -269,7 +265,7 @@ static void check_stacks(struct tally *t)
 	unsigned present = 0;
 	for (unsigned i = 0; i < NSTACKS; i++) {
 		struct stack_rec *r = NULL;
-		uint64_t allocs = 0, frees = 0;
+		uint64_t allocs = 0;
 		for (int k = 0; k < THREADS; k++) {
 			if (t[k].seen[i]) {
 				CHECK(!r || r == t[k].seen[i],
@@ -277,7 +273,6 @@ static void check_stacks(struct tally *t)
 				r = t[k].seen[i];
 			}
 			allocs += t[k].allocs[i];
-			frees += t[k].frees[i];
 		}
 		CHECK(hits[i] <= 1, "stack %u stored %u times", i, hits[i]);
 		CHECK(!r || hits[i] == 1, "stack %u interned but not listed", i);
@@ -289,15 +284,10 @@ static void check_stacks(struct tally *t)
 		double bytes = (double)(i + 1);
 		struct stack_totals c;
 		stack_read(r, &c);
-		CHECK(c.alloc_samples == allocs && c.free_samples == frees &&
-			  c.alloc_objs == (double)allocs &&
-			  c.free_objs == (double)frees &&
-			  c.alloc_bytes == bytes * (double)allocs &&
-			  c.free_bytes == bytes * (double)frees,
-		      "stack %u counters %lu/%lu, expected %lu/%lu", i,
-		      (unsigned long)c.alloc_samples,
-		      (unsigned long)c.free_samples, (unsigned long)allocs,
-		      (unsigned long)frees);
+		CHECK(c.samples == allocs && c.objs == (double)allocs &&
+			  c.bytes == bytes * (double)allocs,
+		      "stack %u counters %lu, expected %lu", i,
+		      (unsigned long)c.samples, (unsigned long)allocs);
 	}
 	unsigned collided = 0;
 	for (unsigned i = NSTACKS - 2 * PAIRS; i < NSTACKS; i += 2) {
