@@ -193,6 +193,11 @@ void config_load(void)
 	load_uint("HEAPTRACE_FOLLOW_EXEC", 0, 1, &v, "is not 0 or 1", "1");
 	c->follow_exec = (int)v;
 
+	s = getenv("HEAPTRACE_UNWIND");
+	if (s && strcmp(s, "libunwind") == 0)
+		c->libunwind_only = 1;
+	else if (s && strcmp(s, "cfi") != 0)
+		bad("HEAPTRACE_UNWIND", s, "is not cfi or libunwind", "cfi");
 	s = getenv("HEAPTRACE_AGES");
 	if (s && parse_ages(s, c))
 		bad("HEAPTRACE_AGES", s,

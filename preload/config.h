@@ -16,6 +16,7 @@ struct ht_config {
 	unsigned keep;          /* dump files kept per process; 0 = all */
 	int on_exit;            /* dump at exit */
 	int follow_exec;        /* exec'd children stay traced */
+	int libunwind_only;     /* HEAPTRACE_UNWIND=libunwind */
 	uint32_t stack_capacity; /* distinct stacks (power of two slots) */
 	uint32_t live_capacity;  /* live sampled allocations (slots) */
 	unsigned n_age_bounds;   /* age buckets are n_age_bounds + 1 */

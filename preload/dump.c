@@ -344,6 +344,7 @@ static void put_header(struct outbuf *o, const struct dump_state *d,
 		out_str(o, "\n");
 	}
 	kv_str(o, "unwinder", unwind_name());
+	kv_u64(o, "unwind_handed_over", unwind_handed_over());
 	kv_u64(o, "rss_bytes", rss_bytes());
 	kv_fixed(o, "inuse_objects", in_o);
 	kv_fixed(o, "inuse_bytes", in_y);

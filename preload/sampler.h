@@ -17,6 +17,7 @@ struct ht_thread {
 	uint64_t rng;       /* xorshift64* state; 0 = not yet seeded */
 	int guard;          /* inside the tracer: allocations are untraced */
 	int resolving;      /* looking up the real allocator */
+	uintptr_t stack_hi; /* above every frame of this thread; 0 = unknown */
 };
 
 extern __thread struct ht_thread ht_thread;

@@ -100,6 +100,8 @@ static void *thread_start(void *p)
 	struct start_arg a = *(struct start_arg *)p;
 	struct ht_thread *t = &ht_thread;
 	t->guard = 1;
+	/* The thread's descriptor sits above its stack (x86-64 glibc). */
+	unwind_thread_start((uintptr_t)pthread_self());
 	pthread_mutex_lock(&lock);
 	int_free(p, sizeof(a));
 	struct thread_entry *e = entry_for(pthread_self());

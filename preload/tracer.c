@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dumper.h"
@@ -16,6 +17,11 @@
 #include "sampler.h"
 #include "stacktab.h"
 #include "unwind.h"
+
+/* __libc_stack_end points at argc; argv and the environment lie above
+ * it, so these bytes over it are mapped whatever the program. */
+#define MAIN_STACK_SLACK 256
+extern void *__libc_stack_end;
 
 static _Atomic int state = TRACER_OFF;
 static const char *_Atomic error_text;
@@ -83,6 +89,9 @@ __attribute__((constructor)) static void tracer_start(void)
 		   livemap_init(&ht_live, ht_config.live_capacity)) {
 		tracer_fail("cannot map memory for the tables");
 	} else {
+		if (getpid() == gettid()) /* the stack that __libc_stack_end tops */
+			unwind_thread_start((uintptr_t)__libc_stack_end +
+					    MAIN_STACK_SLACK);
 		unwind_init();
 		atomic_store_explicit(&state, TRACER_ON, memory_order_release);
 	}

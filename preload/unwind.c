@@ -1,4 +1,11 @@
-/* libunwind is loaded with dlopen(RTLD_LOCAL) rather than linked: a
+/* Stacks are walked here by the call frame rules of cfi.c, cached per
+ * return address, so that a sample costs a few loads per frame. libunwind
+ * takes over for any stack the walker cannot finish: a frame whose rule
+ * it does not know (signal frames, CFA expressions, code without unwind
+ * tables) or a thread whose stack bounds are unknown. Its results are the
+ * same, frame for frame: tests/test_unwind.py compares the two.
+ *
+ * libunwind is loaded with dlopen(RTLD_LOCAL) rather than linked: a
  * DT_NEEDED libunwind.so.8 would put its _Unwind_RaiseException and weak
  * backtrace into the host's global symbol scope and take over C++
  * exception handling. Privately loaded, only the few functions looked up
@@ -12,19 +19,25 @@
 #include <dlfcn.h>
 #include <execinfo.h>
 #include <link.h>
+#include <stdatomic.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <string.h>
 
+#include "cfi.h"
 #include "config.h"
+#include "export.h"
 #include "forkguard.h"
 #include "log.h"
+#include "sampler.h"
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
 static int (*unw_bt)(void **, int);
 static const char *name = "none";
+static int walker_on; /* cfi_init() succeeded and HEAPTRACE_UNWIND allows */
+static _Atomic uint64_t handed_over; /* stacks the walker left to libunwind */
 
 #define OWN_RANGES 8
 static struct {
@@ -79,6 +92,7 @@ static int is_own(uintptr_t pc)
 void unwind_init(void)
 {
 	add_own_object((const void *)unwind_init);
+	walker_on = !ht_config.libunwind_only && cfi_init() == 0;
 	void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	if (lib) {
 		void *bt = dlsym(lib, "unw_backtrace");
@@ -86,7 +100,7 @@ void unwind_init(void)
 		void *space = dlsym(lib, STR(UNW_OBJ(local_addr_space)));
 		if (bt) {
 			memcpy(&unw_bt, &bt, sizeof(bt));
-			name = "libunwind";
+			name = walker_on ? "cfi+libunwind" : "libunwind";
 			add_own_object(bt);
 			if (policy && space) {
 				int (*set)(unw_addr_space_t, unw_caching_policy_t);
@@ -100,13 +114,78 @@ void unwind_init(void)
 	ht_log("cannot load libunwind.so.8 (%s); using glibc's backtrace() "
 	       "for stacks, which is slower",
 	       lib ? "no unw_backtrace" : "not installed");
-	name = "glibc-backtrace";
+	name = walker_on ? "cfi+glibc-backtrace" : "glibc-backtrace";
 	void *probe[1];
 	backtrace(probe, 1); /* loads libgcc_s now, not inside malloc */
 }
 
+/* The most a stack walk reads above where it starts: far more than any
+ * thread's stack, and a bound on how far a wrong rule could lead it. */
+#define STACK_SPAN_LIMIT ((uintptr_t)1 << 30)
+
+void unwind_thread_start(uintptr_t stack_hi)
+{
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	if (here < stack_hi && stack_hi - here < STACK_SPAN_LIMIT)
+		ht_thread.stack_hi = stack_hi;
+}
+
+/* Walks the stack by cached rules; -1 where libunwind must do it. Every
+ * read is of an aligned word in [sp, stack_hi), which this thread's stack
+ * maps whole, and the stack pointer only moves up, so a wrong rule can
+ * give wrong frames but neither fault nor loop. (A coroutine's stack of
+ * the program's making lies elsewhere: a walk from one above stack_hi is
+ * left to libunwind, one below ends at the coroutine's outermost frame,
+ * whose rule marks the end, as glibc's makecontext does.) */
+static int walk(uintptr_t *frames, int max)
+{
+	uintptr_t hi = ht_thread.stack_hi;
+	const uintptr_t *fp = __builtin_frame_address(0);
+	uintptr_t sp = (uintptr_t)fp;
+	if (!hi || sp >= hi || hi - sp > STACK_SPAN_LIMIT)
+		return -1;
+	/* The tracer's own frames, by their frame pointers. */
+	while (is_own(fp[1])) {
+		uintptr_t up = fp[0];
+		if (up <= (uintptr_t)fp || up >= hi - 16 || (up & 7))
+			return -1;
+		fp = (const uintptr_t *)up;
+	}
+	uintptr_t ip = fp[1], rbp = fp[0];
+	sp = (uintptr_t)(fp + 2);
+	int n = 0;
+	while (n < max && ip) {
+		frames[n++] = ip;
+		struct cfa_rule r = cfi_rule_at(ip - 1);
+		if (r.base == CFA_END)
+			break;
+		if (r.base == CFA_UNKNOWN)
+			return -1;
+		uintptr_t cfa = (r.base == CFA_RSP ? sp : rbp) +
+				(uintptr_t)r.offset;
+		if (cfa <= sp || cfa > hi || (cfa & 7))
+			return -1;
+		if (r.rbp_saved) {
+			uintptr_t at = cfa + (uintptr_t)(intptr_t)r.rbp_offset;
+			if (at < sp || (at & 7))
+				return -1;
+			rbp = *(const uintptr_t *)at;
+		}
+		ip = ((const uintptr_t *)cfa)[-1];
+		sp = cfa;
+	}
+	return n;
+}
+
 int unwind_capture(uintptr_t *frames, int max)
 {
+	if (walker_on) {
+		int n = walk(frames, max);
+		if (n >= 0)
+			return n;
+		atomic_fetch_add_explicit(&handed_over, 1,
+					  memory_order_relaxed);
+	}
 	void *buf[HT_MAX_FRAMES_LIMIT + 16];
 	int want = max + 16, n;
 	if (want > (int)(sizeof(buf) / sizeof(buf[0])))
@@ -122,6 +201,28 @@ int unwind_capture(uintptr_t *frames, int max)
 	for (int i = skip; i < n && out < max; i++)
 		frames[out++] = (uintptr_t)buf[i];
 	return out;
+}
+
+/* Code unmapped by dlclose must not be walked by the rules read from it
+ * when something else is mapped in its place. */
+HT_EXPORT int dlclose(void *handle)
+{
+	static int (*real_dlclose)(void *);
+	if (!real_dlclose) {
+		void *f = dlsym(RTLD_NEXT, "dlclose");
+		memcpy(&real_dlclose, &f, sizeof(f));
+		if (!real_dlclose)
+			return -1;
+	}
+	int rc = real_dlclose(handle);
+	if (walker_on)
+		cfi_forget();
+	return rc;
+}
+
+uint64_t unwind_handed_over(void)
+{
+	return atomic_load_explicit(&handed_over, memory_order_relaxed);
 }
 
 const char *unwind_name(void)

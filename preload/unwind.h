@@ -13,6 +13,15 @@ void unwind_init(void);
  * be taken now (a fork is starting: see forkguard.c). */
 int unwind_capture(uintptr_t *frames, int max);
 
+/* Called at the start of each thread with an address above all of its
+ * frames: the walker reads no stack above it. Threads without one (the
+ * main thread is given __libc_stack_end) are unwound by libunwind. */
+void unwind_thread_start(uintptr_t stack_hi);
+
+/* Stacks the frame walker could not finish and libunwind (or glibc's
+ * backtrace) took, for the dump header. */
+uint64_t unwind_handed_over(void);
+
 /* Which unwinder is in use, for the dump header. */
 const char *unwind_name(void);
 

@@ -95,6 +95,10 @@ def test_bad_live():
     bad_value("HEAPTRACE_LIVE", "262144", ("live_capacity", "262144"))
 
 
+def test_bad_unwind():
+    bad_value("HEAPTRACE_UNWIND", "cfi", ("unwinder", "cfi+libunwind"))
+
+
 def test_bad_signal():
     """The message, and SIGUSR1 (the default) still asks for a dump."""
     want = untraced()

@@ -94,9 +94,9 @@ def test_cxx_exceptions_same_with_and_without_heaptrace():
                 f"stderr: {proc.stderr[-1000:]}")
         if proc.stderr:
             raise AssertionError(f"{what}: stderr {proc.stderr[-1000:]!r}")
-        # libunwind was in the process, doing the tracer's stacks.
+        # libunwind was in the process, behind the tracer's own walker.
         meta = lib.dump_meta(dumps[-1])
-        if meta.get("unwinder") != "libunwind":
+        if meta.get("unwinder") != "cfi+libunwind":
             raise AssertionError(f"{what}: unwinder {meta.get('unwinder')}")
         if config and int(meta["samples_total"]) < 5000:
             raise AssertionError(f"{what}: only {meta['samples_total']} samples")
