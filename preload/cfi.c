@@ -8,9 +8,8 @@
  * lock, and its FDE by binary search of .eh_frame_hdr's sorted table. */
 #include "cfi.h"
 
-#include <stdatomic.h>
-
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "arena.h"
