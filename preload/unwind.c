@@ -92,7 +92,9 @@ static int is_own(uintptr_t pc)
 void unwind_init(void)
 {
 	add_own_object((const void *)unwind_init);
+#ifdef __x86_64__ /* the rules cfi.c follows are x86-64's */
 	walker_on = !ht_config.libunwind_only && cfi_init() == 0;
+#endif
 	void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	if (lib) {
 		void *bt = dlsym(lib, "unw_backtrace");
