@@ -57,6 +57,16 @@ $(B)/tests/core_tsan: tests/core/stress.c $(CORE_SRC) $(PRELOAD_HDR)
 
 EXTRA_TEST_PROGS += $(B)/tests/core_tsan
 
+# The cache of frame rules (preload/cfi.c) under ThreadSanitizer
+# (tests/core/rules.c), built with frame pointers for rbp-based rules.
+$(B)/tests/rules_tsan: tests/core/rules.c preload/cfi.c preload/arena.c $(PRELOAD_HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+		-fsanitize=thread -pthread \
+		-o $@ tests/core/rules.c preload/cfi.c preload/arena.c
+
+EXTRA_TEST_PROGS += $(B)/tests/rules_tsan
+
 # Hostile programs (tests/test_hostile.py) that need more than the default
 # rule: a library owning SIGUSR1 linked into its program, a dlopen()ed
 # plugin, and code without unwind information.
