@@ -411,10 +411,18 @@ static struct cfa_rule read_rule(uintptr_t pc)
  * the rule is one word, so a reader sees all of it or nothing (0). A rule
  * carries the generation of the code it was read from: dlclose() moves
  * the generation on, and older rules read as misses, to be read again.
- * A full neighbourhood leaves the rule uncached, read every time. */
-#define CACHE_BITS 13
+ * A full neighbourhood leaves the rule uncached, read every time.
+ *
+ * The return addresses of one 4 KiB page of code share one page of the
+ * cache (a block of CACHE_BLOCK slots, picked by hashing the code page),
+ * so the cache touches about as many pages as the program has pages of
+ * code on its sampled stacks: tens for most programs, all 1 MiB of it for
+ * a compiler with 16,000 distinct return addresses. */
+#define CACHE_BITS 16
 #define CACHE_SLOTS (1u << CACHE_BITS)
-#define CACHE_PROBES 8
+#define CACHE_BLOCK_BITS 8
+#define CACHE_BLOCK (1u << CACHE_BLOCK_BITS)
+#define CACHE_PROBES 16
 #define GENERATION_BITS 13
 #define GEN_SHIFT (64 - GENERATION_BITS)
 
@@ -463,11 +471,13 @@ void cfi_forget(void)
 struct cfa_rule cfi_rule_at(uintptr_t pc)
 {
 	unsigned gen = atomic_load_explicit(&generation, memory_order_acquire);
-	uint64_t h = (uint64_t)pc * 0x9e3779b97f4a7c15ULL;
-	unsigned home = (unsigned)(h >> (64 - CACHE_BITS));
+	uint64_t page = (uint64_t)(pc >> 12) * 0x9e3779b97f4a7c15ULL;
+	struct cache_slot *block =
+	    &cache[(page >> (64 - CACHE_BITS + CACHE_BLOCK_BITS)) * CACHE_BLOCK];
+	unsigned home = (unsigned)(pc >> 4); /* 16-byte granule in the page */
 	struct cache_slot *free_slot = NULL;
 	for (unsigned i = 0; i < CACHE_PROBES; i++) {
-		struct cache_slot *s = &cache[(home + i) % CACHE_SLOTS];
+		struct cache_slot *s = &block[(home + i) % CACHE_BLOCK];
 		uintptr_t k = atomic_load_explicit(&s->pc,
 						   memory_order_relaxed);
 		if (k == pc) {
