@@ -139,15 +139,13 @@ static void add_live(const struct live_sample *ls, void *arg)
 		b++;
 	double w = sampler_weight(ls->size);
 	s->live_samples++;
-	s->in_objs += w;
-	s->in_bytes += w * (double)ls->size;
 	s->ages[b][0] += w;
 	s->ages[b][1] += w * (double)ls->size;
 }
 
 /* The allocation counts are read after the live map: every sample found
  * live was counted before it was inserted, so none is in use that the
- * counts have not seen allocated. */
+ * counts have not seen allocated. In use is the sum of the age buckets. */
 static void read_allocated(struct dump_state *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
@@ -157,6 +155,10 @@ static void read_allocated(struct dump_state *d)
 		s->samples = t.samples;
 		s->al_objs = t.objs;
 		s->al_bytes = t.bytes;
+		for (unsigned b = 0; b < AGE_BUCKETS; b++) {
+			s->in_objs += s->ages[b][0];
+			s->in_bytes += s->ages[b][1];
+		}
 		reader_pair(s->in_objs, s->in_bytes, &s->in_c, &s->in_b);
 		reader_pair(s->al_objs, s->al_bytes, &s->al_c, &s->al_b);
 	}
