@@ -84,6 +84,7 @@ void real_resolve(void)
 	LOOKUP(pthread_detach);
 	LOOKUP(sigaction);
 	LOOKUP(signal);
+	LOOKUP(dlclose);
 	LOOKUP(malloc);
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
 		t->resolving = 0;

@@ -27,6 +27,7 @@ struct ht_real {
 	int (*pthread_detach)(pthread_t);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	void (*(*signal)(int, void (*)(int)))(int);
+	int (*dlclose)(void *);
 };
 
 extern struct ht_real ht_real;

@@ -29,6 +29,7 @@
 #include "export.h"
 #include "forkguard.h"
 #include "log.h"
+#include "real.h"
 #include "sampler.h"
 
 #define STR2(x) #x
@@ -209,14 +210,11 @@ int unwind_capture(uintptr_t *frames, int max)
  * when something else is mapped in its place. */
 HT_EXPORT int dlclose(void *handle)
 {
-	static int (*real_dlclose)(void *);
-	if (!real_dlclose) {
-		void *f = dlsym(RTLD_NEXT, "dlclose");
-		memcpy(&real_dlclose, &f, sizeof(f));
-		if (!real_dlclose)
-			return -1;
-	}
-	int rc = real_dlclose(handle);
+	if (!ht_real.dlclose)
+		real_resolve();
+	if (!ht_real.dlclose)
+		return -1;
+	int rc = ht_real.dlclose(handle);
 	if (walker_on)
 		cfi_forget();
 	return rc;

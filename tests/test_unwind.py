@@ -30,11 +30,12 @@ def _both(cmd, expect_rc=0):
         if proc.returncode != expect_rc:
             raise AssertionError(f"{cmd} under {mode}: exit {proc.returncode} "
                                  f"{proc.stderr[-1000:]}")
-        mine = [d for d in dumps if lib.dump_meta(d).get("exe") == exe
-                and lib.dump_meta(d).get("trigger") == "exit"]
+        metas = {d: lib.dump_meta(d) for d in dumps}
+        mine = [d for d, m in metas.items()
+                if m.get("exe") == exe and m.get("trigger") == "exit"]
         if len(mine) != 1:
             raise AssertionError(f"{cmd} under {mode}: exit dumps {mine} of {dumps}")
-        got[mode] = (lib.dump_meta(mine[0]), _stacks(mine[0]))
+        got[mode] = (metas[mine[0]], _stacks(mine[0]))
     names = (got["cfi"][0]["unwinder"], got["libunwind"][0]["unwinder"])
     if names != ("cfi+libunwind", "libunwind"):
         raise AssertionError(f"{cmd}: unwinders {names}")
