@@ -8,7 +8,10 @@ WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 PRELOAD_CFLAGS := -std=c11 $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden \
                   -fno-omit-frame-pointer -ftls-model=initial-exec -pthread
-PRELOAD_LDFLAGS := -shared -pthread -Wl,-z,now -Wl,--no-undefined -lm
+# zlib (dump compression) is linked in statically with its symbols hidden:
+# see preload/gzout.c.
+PRELOAD_LDFLAGS := -shared -pthread -Wl,-z,now -Wl,--no-undefined -lm \
+                   -Wl,-Bstatic -lz -Wl,-Bdynamic -Wl,--exclude-libs,libz.a
 TEST_CFLAGS := -std=c11 $(WARN) -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline -pthread
 TEST_CXXFLAGS := -std=c++17 $(WARN) -O1 -g -fno-omit-frame-pointer -fno-inline -pthread
 

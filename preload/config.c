@@ -136,6 +136,24 @@ static void load_uint(const char *var, uint64_t min, uint64_t max,
 		*out = n;
 }
 
+/* An octal file mode with owner read and write and no execute or special
+ * bits ("0600" to "0666"). */
+static int parse_mode(const char *s, unsigned *mode)
+{
+	unsigned v = 0;
+	if (!*s || strlen(s) > 4)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '7')
+			return -1;
+		v = v * 8 + (unsigned)(*s - '0');
+	}
+	if ((v & 0600) != 0600 || (v & ~0666u))
+		return -1;
+	*mode = v;
+	return 0;
+}
+
 /* The default dump directory: the working directory when it is writable,
  * else /tmp. Resolved now so a later chdir does not move the dumps. */
 static void default_dir(char *dir, size_t size)
@@ -213,6 +231,30 @@ void config_load(void)
 		  c->rate == 1 ? "4194304" : "262144");
 	c->stack_capacity = (uint32_t)stacks;
 	c->live_capacity = (uint32_t)live;
+
+	c->dump_mode = 0600;
+	s = getenv("HEAPTRACE_DUMP_MODE");
+	if (s && parse_mode(s, &c->dump_mode))
+		bad("HEAPTRACE_DUMP_MODE", s,
+		    "is not an octal mode from 0600 to 0666 with owner read and "
+		    "write", "0600");
+
+	s = getenv("HEAPTRACE_COMPRESS");
+	if (s && (!strcmp(s, "1") || !strcmp(s, "gzip")))
+		c->compress = 1;
+	else if (s && strcmp(s, "0") && strcmp(s, "none"))
+		bad("HEAPTRACE_COMPRESS", s, "is not 1, gzip, 0 or none", "0");
+
+	/* Read now: the program may change its environment later, and getenv
+	 * then is no longer safe from the dump thread. */
+	s = getenv("TMPDIR");
+	if (s && *s && (s[0] != '/' || strlen(s) >= sizeof(c->fallback_base) - 128)) {
+		bad("TMPDIR", s, "is not an absolute path of a usable length",
+		    "/tmp for heaptrace's private fallback directory");
+		s = NULL;
+	}
+	ht_snprintf(c->fallback_base, sizeof(c->fallback_base), "%s",
+		    s && *s ? s : "/tmp");
 
 	s = getenv("HEAPTRACE_DIR");
 	if (s && *s == '\0') {

@@ -11,6 +11,9 @@ struct ht_config {
 	uint64_t rate;          /* mean bytes between samples; 1 = all */
 	uint64_t interval_ms;   /* periodic dumps; 0 = off */
 	char dir[4096];         /* absolute dump directory */
+	char fallback_base[4096]; /* $TMPDIR or /tmp: see dumpdir.h */
+	unsigned dump_mode;     /* dump files' mode before the umask */
+	int compress;           /* gzip dump files (.heap.gz) */
 	int signal;             /* dump signal; 0 = none */
 	unsigned max_frames;    /* stack depth cap */
 	unsigned keep;          /* dump files kept per process; 0 = all */

@@ -14,15 +14,18 @@
 #include <link.h>
 #include <math.h>
 #include <sched.h>
-#include <stdio.h> /* rename */
+#include <stdio.h> /* renameat */
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "config.h"
+#include "dumpdir.h"
 #include "dumpsig.h"
 #include "forkguard.h"
+#include "gzout.h"
 #include "livemap.h"
 #include "log.h"
 #include "outbuf.h"
@@ -420,19 +423,48 @@ static int write_file(int fd, struct dump_state *d, const char *trigger,
 {
 	struct outbuf o;
 	outbuf_start(&o, fd, out_buf, OUT_BUFFER);
+	if (ht_config.compress) {
+		o.err = gzout_start();
+		o.filter = gzout_write;
+	}
 	put_header(&o, d, trigger, seq);
 	put_samples(&o, d);
 	threads_put(&o);
 	put_maps(&o);
 	out_flush(&o);
+	if (ht_config.compress && !o.err)
+		o.err = gzout_finish(fd);
 	return o.err;
+}
+
+/* The temporary's name is predictable and the directory may be /tmp: it
+ * is created O_EXCL (which never follows a symlink, O_NOFOLLOW says so
+ * again), and a name someone else holds is left alone for another with a
+ * random part. The mode is HEAPTRACE_DUMP_MODE less the umask. */
+static int create_temporary(int dirfd, const char *name, char *tmp,
+			    size_t size)
+{
+	ht_snprintf(tmp, size, ".%s.tmp", name);
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = openat(dirfd, tmp,
+				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				(mode_t)ht_config.dump_mode);
+		if (fd >= 0 || errno != EEXIST)
+			return fd < 0 ? -errno : fd;
+		uint32_t r;
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+			r = (uint32_t)tracer_now_ticks() * 2654435761u + (uint32_t)tries;
+		ht_snprintf(tmp, size, ".%s.%x.tmp", name, r);
+	}
+	return -EEXIST;
 }
 
 int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
 {
 	struct dump_state d = {0};
-	char tmp[4200];
-	int pid = getpid(), err;
+	char name[64], tmp[96];
+	dumpdir_place place;
+	int err;
 
 	if (snapshot(&d))
 		return ENOMEM;
@@ -440,21 +472,39 @@ int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
 	livemap_foreach(&ht_live, add_live, &d);
 	read_allocated(&d);
 
-	ht_snprintf(path, size, "%s/heaptrace.%d.%04u.heap", ht_config.dir,
-		    pid, seq);
-	ht_snprintf(tmp, sizeof(tmp), "%s/.heaptrace.%d.%04u.heap.tmp",
-		    ht_config.dir, pid, seq);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	dump_file_name(getpid(), seq, name, sizeof(name));
+	int dirfd = dumpdir_open(&place);
+	if (dirfd < 0)
+		return -dirfd;
+	int fd = create_temporary(dirfd, name, tmp, sizeof(tmp));
 	if (fd < 0) {
-		err = errno;
+		dirfd = dumpdir_refused(dirfd, -fd, &place);
+		if (dirfd < 0)
+			return -dirfd;
+		fd = create_temporary(dirfd, name, tmp, sizeof(tmp));
+	}
+	if (fd < 0) {
+		err = -fd;
 	} else {
 		err = write_file(fd, &d, trigger, seq);
 		if (close(fd) && !err)
 			err = errno;
-		if (!err && rename(tmp, path))
+		if (!err && renameat(dirfd, tmp, dirfd, name))
 			err = errno;
 		if (err)
-			unlink(tmp);
+			unlinkat(dirfd, tmp, 0);
 	}
+	close(dirfd);
+	if (!err)
+		dumpdir_wrote(place);
+	dumpdir_path(place, path, size);
+	size_t len = strlen(path);
+	ht_snprintf(path + len, size - len, "/%s", name);
 	return err;
+}
+
+void dump_file_name(int pid, unsigned seq, char *name, size_t size)
+{
+	ht_snprintf(name, size, "heaptrace.%d.%04u.heap%s", pid, seq,
+		    ht_config.compress ? ".gz" : "");
 }

@@ -5,9 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Writes <dir>/heaptrace.<pid>.<seq>.heap whole or not at all (temporary
+/* Writes heaptrace.<pid>.<seq>.heap (.heap.gz with HEAPTRACE_COMPRESS)
+ * in the directory dumpdir.h chooses, whole or not at all (a temporary
  * name, then rename). Returns 0, or an errno value with nothing left
- * behind. The final path is stored in path. */
+ * behind. The final path is stored in path. Under the dump lock. */
 int dump_write(const char *trigger, unsigned seq, char *path, size_t size);
+
+/* The file name of this process's dump seq, without its directory. */
+void dump_file_name(int pid, unsigned seq, char *name, size_t size);
 
 #endif

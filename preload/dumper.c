@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "dump.h"
+#include "dumpdir.h"
 #include "dumpsig.h"
 #include "export.h"
 #include "forkguard.h"
@@ -48,17 +49,19 @@ static int exited;        /* the exit dump is written: no more after it */
  * (once per streak of failing dumps, and once when they work again). */
 static void account(int err)
 {
+	char dir[4200];
+	dumpdir_next(dir, sizeof(dir));
 	if (err == 0) {
 		retention_add(next_seq);
 		next_seq++;
 		if (write_failing)
-			ht_log("dumps to %s work again", ht_config.dir);
+			ht_log("dumps to %s work again", dir);
 		write_failing = 0;
 	} else if (!write_failing) {
 		write_failing = 1;
 		ht_log("cannot write a dump in %s (%s); this dump is skipped "
 		       "and the next one will try again",
-		       ht_config.dir, strerror(err));
+		       dir, strerror(err));
 	}
 }
 

@@ -69,8 +69,10 @@ size_t ht_format(char *buf, size_t size, const char *fmt, va_list ap)
 			break;
 		case 'u':
 		case 'x':
+		case 'o':
 			u = longs ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
-			pos = put_uint(buf, size, pos, u, *f == 'x' ? 16 : 10, width);
+			pos = put_uint(buf, size, pos, u,
+				       *f == 'x' ? 16 : *f == 'o' ? 8 : 10, width);
 			break;
 		case '%':
 			pos = put_str(buf, size, pos, "%");

@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/* printf-like, supporting %s %d %u %x (with l, ll, z and a zero-padded
+/* printf-like, supporting %s %d %u %x %o (with l, ll, z and a zero-padded
  * width) and %% only; one line,
  * "heaptrace: " prefixed and newline terminated. */
 void ht_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

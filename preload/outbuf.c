@@ -15,20 +15,28 @@ void outbuf_start(struct outbuf *o, int fd, char *buf, size_t cap)
 	o->len = 0;
 	o->cap = cap;
 	o->buf = buf;
+	o->filter = NULL;
+}
+
+int out_write_all(int fd, const char *p, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENOSPC;
+		done += (size_t)n;
+	}
+	return 0;
 }
 
 void out_flush(struct outbuf *o)
 {
-	size_t done = 0;
-	while (done < o->len && !o->err) {
-		ssize_t n = write(o->fd, o->buf + done, o->len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			o->err = n < 0 ? errno : ENOSPC;
-		else
-			done += (size_t)n;
-	}
+	if (o->len && !o->err)
+		o->err = o->filter ? o->filter(o->fd, o->buf, o->len)
+				   : out_write_all(o->fd, o->buf, o->len);
 	o->len = 0;
 }
 

@@ -13,10 +13,16 @@ struct outbuf {
 	int err; /* first write error (errno), 0 if none */
 	size_t len, cap;
 	char *buf;
+	/* When set, flushed bytes go through it (gzip) rather than straight
+	 * to fd; it returns 0 or an errno value. */
+	int (*filter)(int fd, const char *p, size_t n);
 };
 
-/* Writes to fd through buf (cap bytes, the caller's). */
+/* Writes to fd through buf (cap bytes, the caller's); no filter. */
 void outbuf_start(struct outbuf *o, int fd, char *buf, size_t cap);
+
+/* Writes all n bytes to fd (retrying short writes); 0 or an errno value. */
+int out_write_all(int fd, const char *p, size_t n);
 
 void out_flush(struct outbuf *o);
 void out_bytes(struct outbuf *o, const void *p, size_t n);

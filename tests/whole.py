@@ -58,6 +58,7 @@ def check_dumps(dumps, exe, parse=3):
 
 
 def no_tmp_left(directory):
-    left = [f for f in os.listdir(directory) if f.endswith(".heap.tmp")]
+    left = [f for f in os.listdir(directory)
+            if f.startswith(".heaptrace.") and f.endswith(".tmp")]
     if left:
         raise AssertionError(f"temporary files left in {directory}: {left[:5]}")

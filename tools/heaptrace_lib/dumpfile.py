@@ -3,9 +3,11 @@
 profile syntax. Everything wrong with the input is raised here as an
 InputError naming the file and line, so the renderers only see valid data."""
 import bisect
+import gzip
 import math
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 
 from .errors import InputError
@@ -137,12 +139,24 @@ class Dump:
         return None
 
 
+def _gunzip(path, data):
+    """A gzipped dump (HEAPTRACE_COMPRESS) is read as its contents; a
+    gzipped profile.proto is not a legacy heap profile."""
+    try:
+        data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise InputError(path, 1, f"truncated or corrupt gzip data ({e})") from None
+    if not data.startswith(b"heap profile:") and b"\0" in data[:4096]:
+        raise InputError(path, 1, "gzip-compressed binary data, not a legacy heap profile "
+                         "(a profile.proto? read it with go tool pprof)")
+    return data
+
+
 def _decode(path, data):
+    if data[:2] == b"\x1f\x8b":
+        data = _gunzip(path, data)
     if not data.strip():
         raise InputError(path, 1, "empty file, not a heap profile")
-    if data[:2] == b"\x1f\x8b":
-        raise InputError(path, 1, "gzip-compressed data, not a legacy heap profile "
-                         "(a profile.proto? read it with go tool pprof)")
     nul = data.find(b"\0")
     if nul >= 0:
         raise InputError(path, data.count(b"\n", 0, nul) + 1,
