@@ -11,7 +11,8 @@
  * stacks without keeping gigabytes alive.
  *
  * Then it times DUMPS dumps: raise the dump signal, wait for the file
- * heaptrace.<pid>.<seq>.heap (it appears by rename, whole), delete it.
+ * heaptrace.<pid>.<seq>.heap (.heap.gz under HEAPTRACE_COMPRESS; it
+ * appears by rename, whole), delete it.
  * The wait sleeps on inotify rather than polling: a poller waking every
  * fraction of a millisecond would take CPU from the threads measured.
  *
@@ -98,6 +99,7 @@ __attribute__((noinline)) static void step1(int level, unsigned long i)
 /* ---- dumps ---- */
 
 static char dump_dir[4096];
+static const char *dump_suffix = ""; /* ".gz" with HEAPTRACE_COMPRESS */
 static unsigned next_seq = 1;
 
 static int dir_events = -1; /* inotify on dump_dir: files renamed in */
@@ -106,7 +108,8 @@ static int dump_present(char *path, size_t len)
 {
 	for (unsigned s = next_seq; s < next_seq + 4; s++) {
 		struct stat st;
-		snprintf(path, len, "%s/heaptrace.%d.%04u.heap", dump_dir, (int)getpid(), s);
+		snprintf(path, len, "%s/heaptrace.%d.%04u.heap%s", dump_dir, (int)getpid(),
+			 s, dump_suffix);
 		if (stat(path, &st) == 0) {
 			next_seq = s + 1;
 			return 1;
@@ -144,7 +147,9 @@ static void read_dump(const char *path, struct dump_info *di)
 	struct stat st;
 	if (stat(path, &st) == 0)
 		di->size = (long long)st.st_size;
-	FILE *f = fopen(path, "r");
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
+	FILE *f = *dump_suffix ? popen(cmd, "r") : fopen(path, "r");
 	if (!f)
 		return;
 	char line[512];
@@ -159,7 +164,13 @@ static void read_dump(const char *path, struct dump_info *di)
 		else if (line[0] != '#' && n > 0)
 			break;
 	}
-	fclose(f);
+	if (*dump_suffix) {
+		while (fgets(line, sizeof line, f))
+			; /* gzip must not die of SIGPIPE before pclose */
+		pclose(f);
+	} else {
+		fclose(f);
+	}
 }
 
 static int dump_signal(void)
@@ -269,6 +280,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(dump_dir, sizeof dump_dir, "%s", dir);
+	const char *compress = getenv("HEAPTRACE_COMPRESS");
+	if (compress && (!strcmp(compress, "1") || !strcmp(compress, "gzip")))
+		dump_suffix = ".gz";
 	dir_events = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (dir_events < 0 || inotify_add_watch(dir_events, dump_dir, IN_MOVED_TO) < 0) {
 		fprintf(stderr, "dumpcost: inotify on %s: %s\n", dump_dir, strerror(errno));
