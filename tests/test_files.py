@@ -328,3 +328,26 @@ def test_compressed_dumps_read_with_the_same_totals():
                 raise AssertionError(f"inuse_space: {theirs} {ours}, want {want!r}")
     shutil.rmtree(plain_dir)
     shutil.rmtree(gz_dir)
+
+
+def test_compressed_dumps_are_thinned_and_a_bad_setting_said_once():
+    """HEAPTRACE_KEEP thins .heap.gz files as it does plain ones (the first,
+    the newest and one between remain of 11); HEAPTRACE_COMPRESS=yes is one
+    line and plain dumps."""
+    require_root()
+    d = lib.tmpdir()
+    proc = lib.run([lib.prog("api_dumps"), "10"], env=lib.traced_env(d, compress=1, keep=3))
+    names = sorted(os.listdir(d))
+    seqs = [int(n.split(".")[2]) for n in names]
+    if proc.stderr or len(names) != 3 or not all(n.endswith(".heap.gz") for n in names) \
+            or seqs[0] != 1 or seqs[-1] != 11 or gz_meta(os.path.join(d, names[-1]))["trigger"] \
+            != "exit":
+        raise AssertionError(f"keep=3: {names} {proc.stderr!r}")
+    shutil.rmtree(d)
+    d = lib.tmpdir()
+    proc = lib.run([lib.prog("exit7")], env=lib.traced_env(d, compress="yes"), check=False)
+    lines = proc.stderr.splitlines()
+    if len(lines) != 1 or "HEAPTRACE_COMPRESS='yes'" not in lines[0] \
+            or [os.path.basename(p) for p in lib.dumps_in(d)] != os.listdir(d):
+        raise AssertionError(f"compress=yes: {os.listdir(d)} {proc.stderr!r}")
+    shutil.rmtree(d)
