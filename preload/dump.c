@@ -495,12 +495,13 @@ int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
 			unlinkat(dirfd, tmp, 0);
 	}
 	close(dirfd);
-	if (!err)
-		dumpdir_wrote(place);
+	if (err)
+		return err;
+	dumpdir_wrote(place);
 	dumpdir_path(place, path, size);
 	size_t len = strlen(path);
 	ht_snprintf(path + len, size - len, "/%s", name);
-	return err;
+	return 0;
 }
 
 void dump_file_name(int pid, unsigned seq, char *name, size_t size)

@@ -7,8 +7,8 @@
 
 /* Writes heaptrace.<pid>.<seq>.heap (.heap.gz with HEAPTRACE_COMPRESS)
  * in the directory dumpdir.h chooses, whole or not at all (a temporary
- * name, then rename). Returns 0, or an errno value with nothing left
- * behind. The final path is stored in path. Under the dump lock. */
+ * name, then rename). Returns 0 and the final path in path, or an errno
+ * value with nothing left behind. Under the dump lock. */
 int dump_write(const char *trigger, unsigned seq, char *path, size_t size);
 
 /* The file name of this process's dump seq, without its directory. */
