@@ -236,6 +236,30 @@ def test_dumps_follow_a_privilege_drop_into_a_private_fallback():
     shutil.rmtree(base)
 
 
+def test_a_relative_tmpdir_is_said_once_and_tmp_used():
+    """TMPDIR is read at start for the fallback; a relative one is one line
+    naming it, and /tmp/heaptrace-<uid> is used instead."""
+    require_root()
+    uid, _ = nobody()
+    d = root_only_dir()
+    env = lib.traced_env(d, rate=1)
+    env["TMPDIR"] = "relative/tmp"
+    proc = lib.run([lib.prog("drop_priv"), "1"], env=env, check=False)
+    lines = proc.stderr.splitlines()
+    fallback = f"/tmp/heaptrace-{uid}"
+    if proc.stdout != f"uid {uid}, 0 dumps failed\n" or len(lines) != 2 \
+            or not lines[0].startswith("heaptrace: TMPDIR='relative/tmp' is not an absolute path") \
+            or not lines[1].endswith(f"dumps now go to {fallback}"):
+        raise AssertionError(f"drop_priv: {proc.stdout!r} {proc.stderr!r}")
+    pid = lib.dump_meta(lib.dumps_in(d)[0])["pid"]
+    mine = lib.dumps_in(fallback, pid)
+    if [lib.dump_meta(p)["trigger"] for p in mine] != ["api", "exit"]:
+        raise AssertionError(f"in {fallback}: {mine}")
+    for path in mine:
+        os.unlink(path)
+    shutil.rmtree(d)
+
+
 def test_a_fallback_someone_else_made_is_refused():
     """/tmp is shared: a heaptrace-<uid> that is root's and 0777, or a
     symlink to a directory of nobody's, is not used. The dumps after the

@@ -155,6 +155,9 @@ def test_nginx_workers_dump_after_dropping_to_nobody():
         raise AssertionError(f"master: {[m['trigger'] for m in own]}")
     whole.no_tmp_left(fallback)
     whole.no_tmp_left(d)
+    # Where per-process analysis plugs in (issue 13, process families):
+    # `heaptrace leaks` over d and the fallback together must report the
+    # master and each worker as its own process, with no restarts.
     # nginx points its workers' stderr at the error log: each says once
     # where its dumps go, and nothing else comes from heaptrace.
     with open(os.path.join(d, "error.log")) as f:
