@@ -30,6 +30,7 @@
 #include "export.h"
 #include "forkguard.h"
 #include "log.h"
+#include "profile.h"
 #include "real.h"
 #include "retention.h"
 #include "sampler.h"
@@ -98,6 +99,16 @@ static int dump_now(const char *trigger, int final)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = saved_errno;
 	return err;
+}
+
+void dumper_lock(void)
+{
+	pthread_mutex_lock(&dump_lock);
+}
+
+void dumper_unlock(void)
+{
+	pthread_mutex_unlock(&dump_lock);
 }
 
 /* Async-signal-safe: a flag and a semaphore post. */
@@ -189,6 +200,7 @@ static void in_child(void)
 {
 	forkguard_done();
 	pthread_mutex_init(&dump_lock, NULL);
+	profile_forked();
 	next_seq = 1;
 	write_failing = 0;
 	exited = 0;

@@ -12,4 +12,9 @@ enum dumper_wake_reason { DUMPER_WAKE_SIGNAL, DUMPER_WAKE_SIGNAL_LOST };
 /* Asks the dumper thread for a dump; async-signal-safe. */
 void dumper_wake(enum dumper_wake_reason why);
 
+/* The dump lock, for other readers of the tables that take a snapshot
+ * (snapshot.h): it serialises them with dumps. */
+void dumper_lock(void);
+void dumper_unlock(void);
+
 #endif
