@@ -166,8 +166,8 @@ class _Object:
             if e is not None:
                 e.add_functions(self.functions)
         self.functions.finish()
-        self.answers = {}  # vaddr -> [(function or raw symbol, file, line)]
-        self.raw = set()  # vaddrs named from the symbol table (mangled)
+        # vaddr -> ([(function, file, line)] from DWARF, raw containing symbol)
+        self.answers = {}
 
 
 def _object(path, debuginfod):
@@ -222,18 +222,16 @@ class Symbolizer:
         return {}
 
     def _lookup(self, obj, vaddrs):
-        """Fills obj.answers for the vaddrs it has not answered yet."""
+        """Fills obj.answers for the vaddrs it has not answered yet: the
+        DWARF frames when a subprogram holds the address (the outermost
+        has a source line), and the symbol that contains it."""
         missing = sorted(v for v in vaddrs if v not in obj.answers)
         found = self._dwarf_frames(obj, missing)
         for vaddr in missing:
             frames = found.get(vaddr, [])
             if not (frames and frames[-1][1]):
-                # No DWARF subprogram here: a symbol that contains it, or nothing.
-                name = obj.functions.lookup(vaddr)
-                frames = [(name, "", 0)] if name else []
-                if name:
-                    obj.raw.add(vaddr)
-            obj.answers[vaddr] = frames
+                frames = []
+            obj.answers[vaddr] = (frames, obj.functions.lookup(vaddr))
 
     def symbolize(self, addresses):
         """{address: (mapping, tuple of Frame innermost first)}."""
@@ -257,24 +255,37 @@ class Symbolizer:
                 if vaddr is not None:
                     vaddrs[address] = vaddr
             self._lookup(obj, set(vaddrs.values()))
-            unnamed = sum(1 for v in vaddrs.values() if not obj.answers[v])
+            unnamed = sum(1 for v in vaddrs.values() if obj.answers[v] == ([], None))
             if obj.stripped and unnamed:
                 self.warn(f"{real} is stripped: {unnamed} of its {len(vaddrs)} addresses "
                           "lie in no function it exports and are shown as module+offset; "
                           "for names install its debug package (Debian: the -dbgsym one), "
                           "put its debug file under /usr/lib/debug, or set DEBUGINFOD_URLS")
             named.append((path, obj, vaddrs))
-        names = demangle({obj.answers[v][0][0] for _, obj, vaddrs in named
-                          for v in vaddrs.values() if v in obj.raw})
+        names = demangle({obj.answers[v][1] for _, obj, vaddrs in named
+                          for v in vaddrs.values()} - {None})
         for path, obj, vaddrs in named:
             for address, vaddr in vaddrs.items():
                 mapping, (fallback,) = result[address]
-                answer = obj.answers[vaddr]
-                if vaddr in obj.raw:
-                    answer = [(names[answer[0][0]], "", 0)]
+                frames, symbol = obj.answers[vaddr]
+                if symbol is not None:
+                    frames = _with_symbol(frames, names[symbol])
                 frames = tuple(
                     Frame(fallback.name if func == "??" else func, file, line, path)
-                    for func, file, line in answer)
+                    for func, file, line in frames)
                 if frames and any(f.name != fallback.name for f in frames):
                     result[address] = (mapping, frames)
         return result
+
+
+def _with_symbol(frames, symbol):
+    """The frames of an address with the (demangled) name of the symbol
+    that contains it: the name itself without DWARF; else the outermost
+    frame takes it when DWARF gave only the short name of the same
+    function (a static C++ function has no linkage name in DWARF)."""
+    if not frames:
+        return [(symbol, "", 0)]
+    name, file, line = frames[-1]
+    if symbol != name and (symbol.startswith(name + "(") or f"::{name}(" in symbol):
+        return frames[:-1] + [(symbol, file, line)]
+    return frames
