@@ -45,6 +45,7 @@ static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned next_seq = 1;
 static int write_failing; /* the last dump failed; said once per streak */
 static int exited;        /* the exit dump is written: no more after it */
+static _Atomic unsigned long dumps_written; /* by this process */
 
 /* Under dump_lock: numbering, retention and what is said about failures
  * (once per streak of failing dumps, and once when they work again). */
@@ -55,6 +56,8 @@ static void account(int err)
 	if (err == 0) {
 		retention_add(next_seq);
 		next_seq++;
+		atomic_fetch_add_explicit(&dumps_written, 1,
+					  memory_order_relaxed);
 		if (write_failing)
 			ht_log("dumps to %s work again", dir);
 		write_failing = 0;
@@ -74,11 +77,10 @@ static void account(int err)
  * process. Dumps also run on the program's own threads (exit, API), so the
  * signal is blocked around the write, which then fails with EFBIG, and a
  * SIGXFSZ raised meanwhile is taken off the thread before unblocking. */
-static int dump_now(const char *trigger, int final)
+static int dump_now(const char *trigger, int final, char *path, size_t size)
 {
 	struct ht_thread *t = &ht_thread;
 	int saved_errno = errno, saved_guard = t->guard, err = ECANCELED;
-	char path[4200];
 	sigset_t xfsz, old;
 	sigemptyset(&xfsz);
 	sigaddset(&xfsz, SIGXFSZ);
@@ -86,7 +88,7 @@ static int dump_now(const char *trigger, int final)
 	t->guard = 1;
 	pthread_mutex_lock(&dump_lock);
 	if (!exited) {
-		err = dump_write(trigger, next_seq, path, sizeof(path));
+		err = dump_write(trigger, next_seq, path, size);
 		account(err);
 		exited = final;
 	}
@@ -99,6 +101,23 @@ static int dump_now(const char *trigger, int final)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = saved_errno;
 	return err;
+}
+
+/* A dump with nobody waiting for its path. */
+static int dump_quiet(const char *trigger, int final)
+{
+	char path[4200];
+	return dump_now(trigger, final, path, sizeof(path));
+}
+
+int dumper_request(const char *trigger, char *path, size_t size)
+{
+	return dump_now(trigger, 0, path, size);
+}
+
+unsigned long dumper_dumps_written(void)
+{
+	return atomic_load_explicit(&dumps_written, memory_order_relaxed);
 }
 
 void dumper_lock(void)
@@ -157,11 +176,11 @@ static void *dumper_main(void *arg)
 		while (sem_trywait(&wake) == 0)
 			;
 		if (atomic_exchange(&signal_pending, 0))
-			dump_now("signal", 0);
+			dump_quiet("signal", 0);
 		if (atomic_exchange(&signal_lost_pending, 0))
-			dump_now("signal_lost", 0);
+			dump_quiet("signal_lost", 0);
 		if (interval && now_ms() >= next) {
-			dump_now("interval", 0);
+			dump_quiet("interval", 0);
 			/* Skip missed ticks rather than dumping in a burst. */
 			uint64_t now = now_ms();
 			while (next <= now)
@@ -193,7 +212,7 @@ static void start_thread(void)
 static void at_exit_dump(void)
 {
 	if (ht_config.on_exit)
-		dump_now("exit", 1);
+		dump_quiet("exit", 1);
 }
 
 static void in_child(void)
@@ -204,6 +223,7 @@ static void in_child(void)
 	next_seq = 1;
 	write_failing = 0;
 	exited = 0;
+	atomic_store(&dumps_written, 0);
 	atomic_store(&signal_pending, 0);
 	atomic_store(&signal_lost_pending, 0);
 	tracer_forked();
@@ -227,5 +247,5 @@ void dumper_start(void)
  * "heaptrace_dump") and so need not link against heaptrace. */
 HT_EXPORT int heaptrace_dump(void)
 {
-	return dump_now("api", 0);
+	return dump_quiet("api", 0);
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "real.h"
 #include "sampler.h"
+#include "server.h"
 #include "stacktab.h"
 #include "unwind.h"
 
@@ -97,6 +98,7 @@ __attribute__((constructor)) static void tracer_start(void)
 	}
 	/* Dumps are written even when sampling failed: they say why. */
 	dumper_start();
+	server_start();
 	t->guard = 0;
 }
 
