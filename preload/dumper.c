@@ -104,6 +104,16 @@ static int dump_now(const char *trigger, int final)
 	return err;
 }
 
+void dumper_lock(void)
+{
+	pthread_mutex_lock(&dump_lock);
+}
+
+void dumper_unlock(void)
+{
+	pthread_mutex_unlock(&dump_lock);
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;

@@ -13,4 +13,9 @@ void dumper_prefork(void);
 void dumper_postfork_parent(void);
 void dumper_postfork_child(void);
 
+/* The dump lock, for other readers of the tables that take a snapshot
+ * (snapshot.h): it serialises them with dumps. */
+void dumper_lock(void);
+void dumper_unlock(void);
+
 #endif

@@ -12,6 +12,7 @@
 #include "dumpsig.h"
 #include "exec_env.h"
 #include "forkguard.h"
+#include "profile.h"
 #include "real.h"
 #include "retention.h"
 #include "thread_state.h"
@@ -21,6 +22,7 @@
 void lifecycle_prefork(void)
 {
 	int was = guard_enter();
+	profile_prefork();
 	dumper_prefork();
 	threads_prefork();
 	forkguard_prefork();
@@ -33,6 +35,7 @@ void lifecycle_postfork_parent(void)
 	forkguard_postfork_parent();
 	threads_postfork_parent();
 	dumper_postfork_parent();
+	profile_postfork_parent();
 	guard_restore(was);
 }
 
@@ -41,6 +44,7 @@ void lifecycle_postfork_child(void)
 	int was = guard_enter();
 	forkguard_postfork_child();
 	threads_postfork_child();
+	profile_postfork_child();
 	tracer_postfork_child();
 	retention_postfork_child();
 	dumpsig_postfork_child();

@@ -24,10 +24,11 @@
  * The order. Prefork takes locks outer first, in the order they nest
  * when held together; the parent and child hooks run in reverse:
  *
- *   1. dumper     dump lock (a dump takes the threads lock inside it)
- *   2. threads    thread registry lock, which intalloc.c's callers share
- *   3. forkguard  stops the tracer's walks of the loaded objects last,
- *                 since a dump in progress (1) walks them
+ *   1. profile    profile lock (a profile takes the dump lock inside it)
+ *   2. dumper     dump lock (a dump takes the threads lock inside it)
+ *   3. threads    thread registry lock, which intalloc.c's callers share
+ *   4. forkguard  stops the tracer's walks of the loaded objects last,
+ *                 since a dump in progress (2) walks them
  *
  * After those, the child's per-process state, in any order: tracer (its
  * clock), retention (its dump files), dumpsig (who owns the signal),

@@ -16,6 +16,7 @@ void outbuf_start(struct outbuf *o, int fd, char *buf, size_t cap)
 	o->cap = cap;
 	o->buf = buf;
 	o->filter = NULL;
+	o->filter_arg = NULL;
 }
 
 int out_write_all(int fd, const char *p, size_t len)
@@ -35,7 +36,7 @@ int out_write_all(int fd, const char *p, size_t len)
 void out_flush(struct outbuf *o)
 {
 	if (o->len && !o->err)
-		o->err = o->filter ? o->filter(o->fd, o->buf, o->len)
+		o->err = o->filter ? o->filter(o->filter_arg, o->fd, o->buf, o->len)
 				   : out_write_all(o->fd, o->buf, o->len);
 	o->len = 0;
 }
@@ -82,6 +83,12 @@ static size_t put_hex(char *p, uint64_t v)
 	for (size_t i = digits; i > 0; i--, v >>= 4)
 		p[i - 1] = "0123456789abcdef"[v & 15];
 	return digits;
+}
+
+void out_hex(struct outbuf *o, uint64_t v)
+{
+	char *p = room(o, 16);
+	o->len += put_hex(p, v);
 }
 
 /* The sample lines' stacks are most of a dump: one bounds check per frame. */

@@ -14,8 +14,9 @@ struct outbuf {
 	size_t len, cap;
 	char *buf;
 	/* When set, flushed bytes go through it (gzip) rather than straight
-	 * to fd; it returns 0 or an errno value. */
-	int (*filter)(int fd, const char *p, size_t n);
+	 * to fd, with filter_arg; it returns 0 or an errno value. */
+	int (*filter)(void *arg, int fd, const char *p, size_t n);
+	void *filter_arg;
 };
 
 /* Writes to fd through buf (cap bytes, the caller's); no filter. */
@@ -34,6 +35,7 @@ static inline void out_str(struct outbuf *o, const char *s)
 }
 
 void out_u64(struct outbuf *o, uint64_t v);
+void out_hex(struct outbuf *o, uint64_t v); /* lowercase, no 0x */
 void out_frames(struct outbuf *o, const uintptr_t *pc, uint32_t n); /* " 0x.." each */
 void out_fixed3(struct outbuf *o, double v); /* -12.345 */
 
