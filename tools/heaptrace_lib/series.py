@@ -69,13 +69,16 @@ def load_series(paths, warn):
             continue
         seen.add((pid, start, seq))
         heap = sum(s.values[type_index("inuse_space")] for s in profile.samples)
-        run = runs.setdefault((pid, start), Run(pid, start, [], dump.meta_int("ppid"),
-                                                 dump.meta.get("exe"),
-                                                 dump.meta.get("cmdline")))
+        run = runs.setdefault((pid, start), Run(pid, start, []))
         run.points.append(Point(profile, time, dump.meta_int("rss_bytes"), heap))
     ordered = sorted(runs.values(), key=lambda r: (min(p.time for p in r.points), r.start))
     for run in ordered:
         run.points.sort(key=lambda p: p.time)
+        # As the process began: a server may retitle itself later
+        # ("nginx: worker process is shutting down").
+        first = run.points[0].profile.dump
+        run.ppid, run.exe = first.meta_int("ppid"), first.meta.get("exe")
+        run.cmdline = first.meta.get("cmdline")
     _link_restarts(ordered)
     return ordered
 
