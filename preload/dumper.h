@@ -5,14 +5,15 @@
 
 #include <stddef.h>
 
-/* Installs the signal handler, the exit and fork hooks and starts the
- * dumper thread. */
+/* Sweeps stale temporaries, starts the dumper thread and installs the
+ * exit dump; after dumpreq_init(). */
 void dumper_start(void);
 
-enum dumper_wake_reason { DUMPER_WAKE_SIGNAL, DUMPER_WAKE_SIGNAL_LOST };
-
-/* Asks the dumper thread for a dump; async-signal-safe. */
-void dumper_wake(enum dumper_wake_reason why);
+/* Fork hooks (lifecycle.h): the dump lock is held across fork; the child
+ * numbers its own dumps and gets a dumper thread of its own. */
+void dumper_prefork(void);
+void dumper_postfork_parent(void);
+void dumper_postfork_child(void);
 
 /* A dump now, from the calling thread, for someone who waits for it (the
  * control socket): 0 and the whole file's path in path, or an errno value

@@ -279,9 +279,8 @@ void http_reject(int fd, int status)
 }
 
 /* The outbuf's way to the socket: bounded by the answer's deadline. */
-static int send_bounded(void *arg, int fd, const char *p, size_t n)
+static int send_bounded(int fd, const char *p, size_t n)
 {
-	(void)arg;
 	while (n) {
 		if (now_ms() > answer_deadline_ms)
 			return ETIMEDOUT;

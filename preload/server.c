@@ -45,7 +45,7 @@
 #include "log.h"
 #include "profile.h"
 #include "real.h"
-#include "sampler.h"
+#include "thread_state.h"
 
 #define MAX_HTTP 16
 #define MAX_CONTROL 4
@@ -439,7 +439,7 @@ static void serve(void)
 static void *server_main(void *arg)
 {
 	(void)arg;
-	ht_thread.guard = 1;
+	guard_enter(); /* for the thread's life */
 	size_t size = (size_t)MAX_HTTP * HTTP_BUF + (size_t)MAX_CONTROL * CONTROL_BUF;
 	if (!buffers && !(buffers = arena_map(size))) {
 		ht_log("cannot map memory for the control socket; `heaptrace "
@@ -477,19 +477,19 @@ static void start_thread(void)
 	pthread_detach(id);
 }
 
-static void prefork(void)
+void server_prefork(void)
 {
 	pthread_mutex_lock(&fd_lock);
 }
 
-static void postfork_parent(void)
+void server_postfork_parent(void)
 {
 	pthread_mutex_unlock(&fd_lock);
 }
 
 /* The child is single-threaded here, and fd_lock held since prepare:
  * the record is exact. */
-static void postfork_child(void)
+void server_postfork_child(void)
 {
 	for (int i = 0; i < MAX_FDS; i++) {
 		if (owned[i].fd >= 0 && still_ours_locked(owned[i].fd))
@@ -515,5 +515,4 @@ void server_start(void)
 	for (int i = 0; i < MAX_FDS; i++)
 		owned[i].fd = -1;
 	start_thread();
-	pthread_atfork(prefork, postfork_parent, postfork_child);
 }

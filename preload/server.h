@@ -5,8 +5,15 @@
 
 #include <stddef.h>
 
-/* Starts the server thread and registers its fork hooks. */
+/* Starts the server thread. */
 void server_start(void);
+
+/* Fork hooks (lifecycle.h): the descriptor record is held across fork; the
+ * child closes the parent's sockets, keeps none of its connections or its
+ * HTTP port, and starts a server thread of its own. */
+void server_prefork(void);
+void server_postfork_parent(void);
+void server_postfork_child(void);
 
 /* The address HTTP is served on now ("127.0.0.1:6060"), or "" when it is
  * not. On the server thread only (the control socket reports it). */
