@@ -10,9 +10,7 @@
 
 #include "config.h"
 #include "real.h"
-#include "tracer.h"
-
-__thread struct ht_thread ht_thread;
+#include "tracer_state.h"
 
 static uint64_t next_random(struct ht_thread *t)
 {
