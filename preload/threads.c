@@ -42,12 +42,14 @@ struct start_arg {
 	void *arg;
 	uint32_t stack;
 	int detached;
+	uint64_t order; /* creation order, for the sampler's stream */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_entry *threads;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static uint64_t threads_created; /* under lock */
 
 /* Under lock. */
 static struct thread_entry *entry_for(pthread_t id)
@@ -100,6 +102,7 @@ static void *thread_start(void *p)
 	struct start_arg a = *(struct start_arg *)p;
 	struct ht_thread *t = &ht_thread;
 	t->guard = 1;
+	sampler_thread_start(a.order);
 	/* The thread's descriptor sits above its stack (x86-64 glibc). */
 	unwind_thread_start((uintptr_t)pthread_self());
 	pthread_mutex_lock(&lock);
@@ -128,6 +131,8 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 	pthread_once(&key_once, make_key);
 	pthread_mutex_lock(&lock);
 	struct start_arg *a = int_alloc(sizeof(*a));
+	if (a)
+		a->order = ++threads_created;
 	pthread_mutex_unlock(&lock);
 	if (!a) {
 		t->guard = 0;
