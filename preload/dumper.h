@@ -3,13 +3,19 @@
 #ifndef HEAPTRACE_DUMPER_H
 #define HEAPTRACE_DUMPER_H
 
-/* Installs the signal handler, the exit and fork hooks and starts the
- * dumper thread. */
+/* Sweeps stale temporaries, starts the dumper thread and installs the
+ * exit dump; after dumpreq_init(). */
 void dumper_start(void);
 
-enum dumper_wake_reason { DUMPER_WAKE_SIGNAL, DUMPER_WAKE_SIGNAL_LOST };
+/* Fork hooks (lifecycle.h): the dump lock is held across fork; the child
+ * numbers its own dumps and gets a dumper thread of its own. */
+void dumper_prefork(void);
+void dumper_postfork_parent(void);
+void dumper_postfork_child(void);
 
-/* Asks the dumper thread for a dump; async-signal-safe. */
-void dumper_wake(enum dumper_wake_reason why);
+/* The dump lock, for other readers of the tables that take a snapshot
+ * (snapshot.h): it serialises them with dumps. */
+void dumper_lock(void);
+void dumper_unlock(void);
 
 #endif

@@ -84,6 +84,12 @@ static size_t put_hex(char *p, uint64_t v)
 	return digits;
 }
 
+void out_hex(struct outbuf *o, uint64_t v)
+{
+	char *p = room(o, 16);
+	o->len += put_hex(p, v);
+}
+
 /* The sample lines' stacks are most of a dump: one bounds check per frame. */
 void out_frames(struct outbuf *o, const uintptr_t *pc, uint32_t n)
 {

@@ -9,9 +9,7 @@
 
 #include "config.h"
 #include "real.h"
-#include "tracer.h"
-
-__thread struct ht_thread ht_thread;
+#include "tracer_state.h"
 
 /* This thread's place in creation order (see sampler_thread_start). */
 static __thread uint64_t thread_order;

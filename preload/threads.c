@@ -6,7 +6,11 @@
  * only after the thread's destructors ran, so the entry it removes always
  * exists by then. A detach that comes before the thread registered leaves
  * a marker the thread finds. Detached threads leave the registry when they
- * exit; joinable ones stay, as "unjoined", until joined. */
+ * exit; joinable ones stay, as "unjoined", until joined.
+ *
+ * The lock also serialises intalloc.c. It is held across fork (taken in
+ * the prefork hook), so that a child never inherits the registry or a
+ * chunk of intalloc half-updated by a thread that does not exist there. */
 #include "threads.h"
 
 #include <pthread.h>
@@ -19,8 +23,9 @@
 #include "outbuf.h"
 #include "real.h"
 #include "sampler.h"
+#include "thread_state.h"
 #include "stacktab.h"
-#include "tracer.h"
+#include "tracer_state.h"
 #include "unwind.h"
 
 #define HASH_NONFATAL_OOM 1
@@ -100,8 +105,7 @@ static void make_key(void)
 static void *thread_start(void *p)
 {
 	struct start_arg a = *(struct start_arg *)p;
-	struct ht_thread *t = &ht_thread;
-	t->guard = 1;
+	int was = guard_enter();
 	sampler_thread_start(a.order);
 	/* The thread's descriptor sits above its stack (x86-64 glibc). */
 	unwind_thread_start((uintptr_t)pthread_self());
@@ -115,7 +119,7 @@ static void *thread_start(void *p)
 	}
 	pthread_mutex_unlock(&lock);
 	pthread_setspecific(exit_key, (void *)1);
-	t->guard = 0;
+	guard_restore(was);
 	return a.fn(a.arg);
 }
 
@@ -124,10 +128,9 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 {
 	if (!ht_real.pthread_create)
 		real_resolve();
-	struct ht_thread *t = &ht_thread;
-	if (t->guard)
+	if (ht_thread.guard)
 		return ht_real.pthread_create(id, attr, fn, arg);
-	t->guard = 1;
+	int was = guard_enter();
 	pthread_once(&key_once, make_key);
 	pthread_mutex_lock(&lock);
 	struct start_arg *a = int_alloc(sizeof(*a));
@@ -135,7 +138,7 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 		a->order = ++threads_created;
 	pthread_mutex_unlock(&lock);
 	if (!a) {
-		t->guard = 0;
+		guard_restore(was);
 		return ht_real.pthread_create(id, attr, fn, arg);
 	}
 	a->fn = fn;
@@ -153,7 +156,7 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 			  : stacktab_intern(&ht_stacks, frames, (uint32_t)n);
 		a->stack = r ? stacktab_id(&ht_stacks, r) : 0;
 	}
-	t->guard = 0;
+	guard_restore(was);
 	int rc = ht_real.pthread_create(id, attr, thread_start, a);
 	if (rc) {
 		pthread_mutex_lock(&lock);
@@ -260,8 +263,25 @@ void threads_put(struct outbuf *o)
 	pthread_mutex_unlock(&lock);
 }
 
-void threads_forked(void)
+void threads_prefork(void)
 {
-	pthread_mutex_init(&lock, NULL);
-	threads = NULL; /* the other threads are gone in the child */
+	pthread_mutex_lock(&lock);
+}
+
+void threads_postfork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+/* Only the forking thread runs in the child: the others' entries go. */
+void threads_postfork_child(void)
+{
+	pthread_t self = pthread_self();
+	struct thread_entry *e, *tmp;
+	HASH_ITER(hh, threads, e, tmp)
+	{
+		if (!pthread_equal(e->id, self))
+			drop(e);
+	}
+	pthread_mutex_unlock(&lock);
 }

@@ -9,7 +9,11 @@ struct outbuf;
 /* Writes the `# threads:` and `# threads_total:` lines of a dump. */
 void threads_put(struct outbuf *o);
 
-/* In a forked child: only the forking thread survives. */
-void threads_forked(void);
+/* Fork hooks (lifecycle.h): the registry's lock (which intalloc.c's
+ * callers share) is held across fork; the child keeps only the forking
+ * thread. */
+void threads_prefork(void);
+void threads_postfork_parent(void);
+void threads_postfork_child(void);
 
 #endif

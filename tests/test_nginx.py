@@ -4,7 +4,8 @@ directory that is also HEAPTRACE_DIR. The workers cannot write there after
 they become nobody: their dumps must go to the private fallback
 TMPDIR/heaptrace-<nobody>, said once by each, while the master writes its
 own in the directory. Loaded with a bounded number of requests on loopback
-and stopped with QUIT, bounded in time.
+and stopped with QUIT, bounded in time. `heaptrace leaks` over both
+directories reports the master and each worker apart, with no restarts.
 
 Needs root (nginx switches users only then) and nginx, which
 tests/install-deps.sh installs: without either the test fails, saying so."""
@@ -20,6 +21,7 @@ import time
 import urllib.request
 
 import lib
+import test_families
 import whole
 
 REQUESTS = 300
@@ -120,7 +122,9 @@ def test_nginx_workers_dump_after_dropping_to_nobody():
         # Periodic dumps (1 s): two from every worker after the load.
         wait_until("two dumps from each worker",
                    lambda: all(len(lib.dumps_in(fallback, pid)) >= 2 for pid in workers), 20)
-        wait_until("a dump from the master", lambda: lib.dumps_in(d, master.pid), 10)
+        # Two from the master too: with its exit dump, 3 to analyse.
+        wait_until("two dumps from the master",
+                   lambda: len(lib.dumps_in(d, master.pid)) >= 2, 10)
         # Where the control socket plugs in (issue 12's `heaptrace dump`):
         # `heaptrace dump WORKER_PID` must return a dump of each worker
         # here, and report the fallback directory as the place.
@@ -155,9 +159,17 @@ def test_nginx_workers_dump_after_dropping_to_nobody():
         raise AssertionError(f"master: {[m['trigger'] for m in own]}")
     whole.no_tmp_left(fallback)
     whole.no_tmp_left(d)
-    # Where per-process analysis plugs in (issue 13, process families):
-    # `heaptrace leaks` over d and the fallback together must report the
-    # master and each worker as its own process, with no restarts.
+    # `heaptrace leaks` over d and the fallback together: the master and
+    # each worker analysed as its own process, the workers (one command
+    # line, alive at once) not restarts of each other.
+    out = lib.run_tool("leaks", *lib.dumps_in(d), *lib.dumps_in(fallback)).stdout
+    titles = sorted(test_families.sections(out))
+    want = sorted([f"pid {master.pid} (parent {os.getpid()}): nginx: master process "
+                   f"{nginx} -p {d} -e {d}/error.log -c {conf}"]
+                  + [f"pid {pid} (parent {master.pid}): nginx: worker process"
+                     for pid in workers])
+    if not out.startswith("Processes: 3, ") or titles != want or "restart" in out:
+        raise AssertionError(f"leaks over nginx's dumps: {out}")
     # nginx points its workers' stderr at the error log: each says once
     # where its dumps go, and nothing else comes from heaptrace.
     with open(os.path.join(d, "error.log")) as f:

@@ -119,3 +119,19 @@ EXTRA_TEST_PROGS += $(B)/ubsan/libheaptrace.so
 # The demo's service and its load (tests/test_leaks.py runs them briefly);
 # their rules are in the Makefile, next to the demo.
 EXTRA_TEST_PROGS += $(B)/collector $(B)/collector_client
+
+# The profile encoders (preload/profile.h) without the server: a program
+# linked with the preload's objects writes profiles to files, of what a
+# library of its own allocates (tests/core/profile_out.c,
+# tests/test_profile.py).
+$(B)/tests/libprofile_sites.so: tests/core/profile_sites.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ $<
+
+$(B)/tests/profile_out: tests/core/profile_out.c $(B)/tests/libprofile_sites.so \
+		$(PRELOAD_OBJ) $(PRELOAD_HDR)
+	$(CC) $(TEST_CFLAGS) -o $@ tests/core/profile_out.c $(PRELOAD_OBJ) \
+		-L$(B)/tests -lprofile_sites -Wl,-rpath,'$$ORIGIN' \
+		-Wl,--no-undefined -lm -Wl,-Bstatic -lz -Wl,-Bdynamic -ldl
+
+EXTRA_TEST_PROGS += $(B)/tests/libprofile_sites.so $(B)/tests/profile_out

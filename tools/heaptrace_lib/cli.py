@@ -8,7 +8,7 @@ from . import (flame, graph, launch, leaks, pprof_proto, report, signal_dump, th
                timeline, top)
 from .errors import HeaptraceError
 from .profile import DEFAULT_TYPE, SAMPLE_TYPES, Selection, load_profile, select_stacks
-from .series import load_series
+from .series import choose, load_series
 from .units import BYTE_UNITS
 
 
@@ -69,6 +69,14 @@ def _table_options(parser):
                         help="unit for byte values (default: auto-scaled)")
 
 
+def _process_options(parser):
+    parser.add_argument("--pid", type=int, metavar="PID",
+                        help="only the process PID (and its restarts); "
+                        "default: each process of the series apart")
+    parser.add_argument("--children", action="store_true",
+                        help="with --pid: also the processes it started, each apart")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="heaptrace",
@@ -111,16 +119,19 @@ def build_parser():
     _min_age_option(p)
     p.add_argument("-n", "--nodecount", type=int, default=10, metavar="N",
                    help="show at most N growing stacks (default 10, 0: all)")
+    _process_options(p)
     p.add_argument("dumps", nargs="+", metavar="DUMP")
 
     p = verbs.add_parser("timeline", help="RSS, heap and growing stacks over time (SVG)")
     p.add_argument("-n", "--nodecount", type=int, default=timeline.STACKS_SHOWN, metavar="N",
                    help=f"stack at most N growing stacks (default {timeline.STACKS_SHOWN})")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="out.svg")
+    _process_options(p)
     p.add_argument("dumps", nargs="+", metavar="DUMP")
 
     p = verbs.add_parser("report", help="one self-contained HTML page for a series of dumps")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="report.html")
+    _process_options(p)
     p.add_argument("dumps", nargs="+", metavar="DUMP")
 
     p = verbs.add_parser("threads", help="live and unjoined threads by creation stack")
@@ -166,18 +177,18 @@ def run_verb(args, warn):
     if args.verb == "dump":
         print(signal_dump.request_dump(args.pid, args.timeout))
         return 0
-    if args.verb == "leaks":
-        selection = Selection(lines=True, focus=args.focus, ignore=args.ignore,
-                              min_age=args.min_age)
-        analysis = leaks.analyze(load_series(args.dumps, warn), selection)
-        sys.stdout.write(leaks.render_leaks(analysis, args.nodecount))
-        return 0
-    if args.verb in ("timeline", "report"):
-        analysis = leaks.analyze(load_series(args.dumps, warn), Selection(lines=True))
-        if args.verb == "timeline":
-            _write(args.output, timeline.svg(analysis, args.nodecount))
+    if args.verb in ("leaks", "timeline", "report"):
+        selection = Selection(lines=True, focus=getattr(args, "focus", None),
+                              ignore=getattr(args, "ignore", None),
+                              min_age=getattr(args, "min_age", None))
+        chains = choose(load_series(args.dumps, warn), args.pid, args.children)
+        analysed, short = leaks.analyze_each(chains, selection)
+        if args.verb == "leaks":
+            sys.stdout.write(leaks.render_sections(analysed, short, args.nodecount))
+        elif args.verb == "timeline":
+            _write(args.output, timeline.svg_sections(analysed, args.nodecount))
         else:
-            _write(args.output, report.render_report(analysis))
+            _write(args.output, report.render_report(analysed, short))
         return 0
     profile = load_profile(args.dump, warn)
     if args.verb == "pprof":

@@ -11,7 +11,12 @@ Memory that churns around a level fails the fit and the upward share.
 
 Also here: how much of the growth of RSS the heap's growth explains, and
 the threads leaked per creation stack (exited but never joined, or still
-running and growing in number)."""
+running and growing in number).
+
+A series of several processes is analysed one process (with its restarts)
+at a time: levels and lines of two processes alive at once are not one
+series. The processes with enough dumps come in order of growth, the
+others in one line."""
 import math
 from dataclasses import dataclass
 
@@ -162,6 +167,50 @@ def analyze(runs, selection):
                     _thread_leaks(runs, t0, enough), len(table))
 
 
+def _growth_key(a):
+    return (-sum(g.trend.growth for g in a.growing), -a.heap.growth, a.first.time)
+
+
+def analyze_each(chains, selection):
+    """([Analysis] of the processes with enough dumps, the largest growth
+    first; [[Run]] of those with too few) for [[Run]] from series.choose.
+    A single process is analysed whatever its number of dumps."""
+    if len(chains) == 1:
+        return [analyze(chains[0], selection)], []
+    analysed, short = [], []
+    for chain in chains:
+        if any(len(run.points) >= 3 for run in chain):
+            analysed.append(analyze(chain, selection))
+        else:
+            short.append(chain)
+    analysed.sort(key=_growth_key)
+    return analysed, short
+
+
+def process_title(runs):
+    """`pid 12 (parent 1): nginx: worker process`, for the runs of one process."""
+    pids = ", ".join(str(r.pid) for r in runs)
+    parent = f" (parent {runs[0].ppid})" if runs[0].ppid is not None else ""
+    what = runs[-1].cmdline or program_name(runs[-1].points[-1].profile.dump) or "?"
+    return f"pid{'s' if len(runs) > 1 else ''} {pids}{parent}: {what}"
+
+
+def describe_processes(analysed, short):
+    """The lines above the sections of a series of several processes."""
+    every = sorted(p.time for chain in [a.runs for a in analysed] + short
+                   for run in chain for p in run.points)
+    count = len(analysed) + len(short)
+    out = [f"Processes: {count}, {counted(len(every), 'dump')}, {format_time(every[0])} to "
+           f"{format_time(every[-1], '%H:%M:%S UTC')} "
+           f"({format_duration(every[-1] - every[0])}); each is analysed on its own, "
+           "the largest growth first (--pid PID for one)"]
+    if short:
+        listed = "; ".join(f"{process_title(c)} ({counted(len(points(c)), 'dump')})"
+                           for c in short)
+        out.append(f"Too few dumps to analyse (fewer than 3): {listed}")
+    return out
+
+
 def describe_series(runs):
     """One line: how many dumps, of which processes, over what time."""
     all_points = points(runs)
@@ -247,6 +296,16 @@ def _thread_lines(a):
     for i, x in enumerate(a.threads, 1):
         out.append(f"{i:>3}{x.leaked:>8} {x.live:>8} {x.unjoined:>9} "
                    f"{x.trend.slope * 60:>9.0f}  {stack_label(x.names)}")
+    return out
+
+
+def render_sections(analysed, short, count=10):
+    """render_leaks for one process; for several, a section for each."""
+    if len(analysed) == 1 and not short:
+        return render_leaks(analysed[0], count)
+    out = "\n".join(describe_processes(analysed, short)) + "\n"
+    for a in analysed:
+        out += f"\n=== {process_title(a.runs)} ===\n" + render_leaks(a, count)
     return out
 
 

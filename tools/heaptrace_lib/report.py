@@ -2,13 +2,16 @@
 script; nothing fetched from the network) for a series of dumps: the
 summary, the timeline, the leak ranking, the threads, and the `top` table
 and flame graph of the latest dump, with a switch to show only what grew
-since the first dump of that process. The page records script errors in
+since the first dump of that process. A series of several processes gets
+a section per process (the largest growth first, as `leaks` orders them),
+and the latest dump of the first one. The page records script errors in
 an element of its own, and says `ready` in #status once its script ran."""
 import html
 import os
 
 from . import flame, timeline
-from .leaks import OTHERS_SHOWN, summary_lines
+from .errors import HeaptraceError
+from .leaks import OTHERS_SHOWN, describe_processes, process_title, summary_lines
 from .profile import Selection, select_stacks, stack_label
 from .threads import thread_groups
 from .top import render_top
@@ -18,6 +21,7 @@ STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1240px;
        color: #1b1b1b; padding: 0 16px; }
 h1 { font-size: 22px; margin: 0 0 8px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+h3 { font-size: 15px; margin: 20px 0 6px; }
 ul.summary { padding-left: 18px; margin: 6px 0; }
 .verdict { font-size: 15px; padding: 10px 14px; border-radius: 6px; margin: 12px 0;
            background: #fdecea; border: 1px solid #f1a9a0; }
@@ -148,7 +152,7 @@ def _thread_table(a):
                    ("num", "rate/min"), ("stack", "created at")], rows)
 
 
-def _latest(a):
+def _latest(a, heading="h2"):
     """The top tables and flame graphs of the latest dump, whole and grown."""
     last = a.last.profile
     base = a.runs[-1].points[0].profile
@@ -162,27 +166,44 @@ def _latest(a):
     if base is last:
         out.append('<p class="muted grown-view">Only one dump of this process: '
                    'nothing to compare with.</p>')
-    out.append(f'<h2>Top: {_e(os.path.basename(last.dump.path))}</h2>')
+    out.append(f'<{heading}>Top: {_e(os.path.basename(last.dump.path))}</{heading}>')
     out.append(f'<pre class="top all-view">{_e(render_top(last, sel, whole, 25))}</pre>')
     out.append(f'<pre class="top grown-view">{_e(render_top(last, sel, grown, 25))}</pre>')
-    out.append("<h2>Flame graph</h2>")
+    out.append(f"<{heading}>Flame graph</{heading}>")
     out.append(f'<div class="figure all-view">{flame.svg(last, sel, whole)}</div>')
     out.append(f'<div class="figure grown-view">{flame.svg(last, sel, grown, note)}</div>')
     return "\n".join(out)
 
 
-def render_report(a):
-    """The page for an Analysis (leaks.analyze), as text."""
-    title = f"heaptrace report: {summary_lines(a)[0].removeprefix('File: ')}"
+def _process(a, h):
+    """The summary, verdict, timeline, growth and threads of one process;
+    h: the heading element of its parts."""
     summary = "".join(f"<li>{_e(line)}</li>" for line in summary_lines(a)[1:])
-    body = [f"<h1>{_e(title)}</h1>",
-            '<p class="muted">status: <span id="status">loading</span></p>',
-            '<div id="errors"></div>',
-            f'<ul class="summary">{summary}</ul>', _verdict(a),
-            "<h2>Timeline</h2>", f'<div class="figure">{timeline.svg(a)}</div>',
-            "<h2>Growing stacks</h2>", _growth_tables(a),
-            "<h2>Threads at the last dump</h2>", _thread_table(a),
-            _latest(a)]
+    return [f'<ul class="summary">{summary}</ul>', _verdict(a),
+            f"<{h}>Timeline</{h}>", f'<div class="figure">{timeline.svg(a)}</div>',
+            f"<{h}>Growing stacks</{h}>", _growth_tables(a),
+            f"<{h}>Threads at the last dump</{h}>", _thread_table(a)]
+
+
+def render_report(analysed, short=()):
+    """The page for [Analysis] (leaks.analyze_each), as text."""
+    if not analysed:
+        raise HeaptraceError("report: no process has 3 dumps or more; "
+                             "choose one with --pid PID")
+    head = ['<p class="muted">status: <span id="status">loading</span></p>',
+            '<div id="errors"></div>']
+    if len(analysed) == 1 and not short:
+        a = analysed[0]
+        title = f"heaptrace report: {summary_lines(a)[0].removeprefix('File: ')}"
+        body = [f"<h1>{_e(title)}</h1>", *head, *_process(a, "h2"), _latest(a)]
+    else:
+        title = f"heaptrace report: {len(analysed) + len(short)} processes"
+        listed = "".join(f"<li>{_e(line)}</li>" for line in describe_processes(analysed, short))
+        body = [f"<h1>{_e(title)}</h1>", *head, f'<ul class="summary">{listed}</ul>']
+        for a in analysed:
+            body += [f"<h2>{_e(process_title(a.runs))}</h2>", *_process(a, "h3")]
+        body += [f"<h2>The latest dump of {_e(process_title(analysed[0].runs))}</h2>",
+                 _latest(analysed[0], "h3")]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_e(title)}</title><style>{STYLE}</style>"
             f"<script>{ERROR_HOOK}</script></head>\n<body>\n" + "\n".join(body)

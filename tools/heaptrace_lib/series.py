@@ -1,10 +1,14 @@
 """A set of dumps as a series in time: read and symbolized, ordered by the
-time each was taken, and split into runs, one per traced process (a new
-pid, or a new start time under the same pid after exec, is a restart).
-`leaks`, `timeline` and `report` all start from here."""
-from dataclasses import dataclass
+time each was taken, and split into runs, one per traced process (a pid,
+and a new start time under the same pid after exec). Runs of one program
+are chained into a process and its restarts: a run restarts an earlier one
+when it has the same executable and command line and it began (its first
+dump, and the start of tracing in it) after the earlier one's last dump,
+so processes alive at the same time (a server's workers, a backend beside
+its postmaster) are never restarts of each other. `leaks`, `timeline` and `report` all start from here."""
+from dataclasses import dataclass, field
 
-from .errors import InputError
+from .errors import HeaptraceError, InputError
 from .profile import Selection, load_profile, select_stacks, type_index
 
 
@@ -18,13 +22,26 @@ class Point:
     heap: float      # estimated heap in use, all stacks
 
 
-@dataclass
+@dataclass(eq=False)
 class Run:
     """The dumps of one traced process, in time order."""
 
     pid: int
     start: float
     points: list
+    ppid: int = None
+    exe: str = None
+    cmdline: str = None
+    restart_of: object = field(default=None, repr=False)  # the earlier Run
+    restarted_by: object = field(default=None, repr=False)
+
+    @property
+    def begin(self):
+        return self.points[0].time
+
+    @property
+    def end(self):
+        return self.points[-1].time
 
 
 def _required(dump, key):
@@ -57,12 +74,72 @@ def load_series(paths, warn):
     ordered = sorted(runs.values(), key=lambda r: (min(p.time for p in r.points), r.start))
     for run in ordered:
         run.points.sort(key=lambda p: p.time)
+        # As the process began: a server may retitle itself later
+        # ("nginx: worker process is shutting down").
+        first = run.points[0].profile.dump
+        run.ppid, run.exe = first.meta_int("ppid"), first.meta.get("exe")
+        run.cmdline = first.meta.get("cmdline")
+    _link_restarts(ordered)
     return ordered
+
+
+def _link_restarts(runs):
+    """Sets restart_of: each run (in order of first dump) follows the run of
+    the same program that ended last before it began, if one did and has
+    no successor yet. It began when tracing started in it (a forked child:
+    at the fork), so a parent and the child it forked, or two processes
+    alive at once, are never one the other's restart whenever they dumped."""
+    for run in runs:
+        earlier = [r for r in runs if r is not run and r.restarted_by is None
+                   and (r.exe, r.cmdline) == (run.exe, run.cmdline)
+                   and r.end < min(run.start, run.begin)
+                   and run.ppid != r.pid and r.ppid != run.pid]
+        if earlier:
+            before = max(earlier, key=lambda r: r.end)
+            run.restart_of, before.restarted_by = before, run
+
+
+def processes(runs):
+    """[[Run]]: each process with its restarts, in order of first dump."""
+    return [_chain(run) for run in runs if run.restart_of is None]
+
+
+def _chain(run):
+    out = [run]
+    while out[-1].restarted_by is not None:
+        out.append(out[-1].restarted_by)
+    return out
+
+
+def choose(runs, pid=None, children=False):
+    """[[Run]] to analyse: every process, or the one with a run of pid
+    (and, with children, every process descended from it)."""
+    chains = processes(runs)
+    if pid is None:
+        if children:
+            raise HeaptraceError("--children needs --pid PID (whose children)")
+        return chains
+    chosen = [c for c in chains if any(r.pid == pid for r in c)]
+    if not chosen:
+        pids = ", ".join(str(p) for p in dict.fromkeys(r.pid for r in runs))
+        raise HeaptraceError(f"--pid {pid}: no dump of that process among those given "
+                             f"(pids {pids})")
+    if children:
+        family = {r.pid for r in chosen[0]}
+        grew = True
+        while grew:
+            grew = False
+            for c in chains:
+                if c not in chosen and any(r.ppid in family for r in c):
+                    chosen.append(c)
+                    family |= {r.pid for r in c}
+                    grew = True
+    return chosen
 
 
 def points(runs):
     """Every dump of the series in time order."""
-    return [p for run in runs for p in run.points]
+    return sorted((p for run in runs for p in run.points), key=lambda p: p.time)
 
 
 def stack_values(runs, selection):

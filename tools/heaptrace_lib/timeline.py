@@ -2,10 +2,13 @@
 the estimated heap in use are lines; the steadily growing stacks that
 `leaks` finds are stacked areas underneath; each run is drawn apart, so a
 restart shows as the drop it is, marked with the new pid. Axes carry byte
-units and times of day (UTC)."""
+units and times of day (UTC). A series of several processes gets one such
+panel per process, one above the other, in the order `leaks` gives."""
 import math
 from xml.sax.saxutils import escape
 
+from .errors import HeaptraceError
+from .leaks import process_title
 from .profile import stack_label
 from .series import points
 from .top import program_name
@@ -144,14 +147,37 @@ def _lines(plot, analysis):
 
 def svg(analysis, count=STACKS_SHOWN):
     """The timeline of an Analysis (leaks.analyze) as SVG text."""
+    name = program_name(analysis.last.profile.dump) or "heaptrace"
+    return "\n".join(_panel(analysis, count, name, "")) + "\n"
+
+
+def svg_sections(analysed, count=STACKS_SHOWN):
+    """svg() of one Analysis; for several, their panels one above the other."""
+    if not analysed:
+        raise HeaptraceError("timeline: no process has 3 dumps or more; "
+                             "choose one with --pid PID")
+    if len(analysed) == 1:
+        return svg(analysed[0], count)
+    height = HEIGHT * len(analysed)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+           f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">']
+    for k, a in enumerate(analysed):
+        out += _panel(a, count, process_title(a.runs), f' y="{k * HEIGHT}"')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _panel(analysis, count, name, place):
+    """One plot as an <svg> element (place: its position attributes)."""
     runs = analysis.runs
     every = points(runs)
     top = max([p.heap for p in every] + [p.rss or 0 for p in every]) * 1.08 or 1
     plot = _Plot(every[0].time, every[-1].time, top)
-    title = (f"{program_name(analysis.last.profile.dump) or 'heaptrace'}: memory over "
+    title = (f"{name}: memory over "
              f"{format_duration(every[-1].time - every[0].time)}, {len(every)} dumps")
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-           f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg"{place} width="{WIDTH}" '
+           f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" '
+           'font-size="12">',
            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
            f'<text x="{LEFT}" y="24" font-size="15">{escape(title)}</text>']
     _axes(plot, out)
@@ -168,4 +194,4 @@ def svg(analysis, count=STACKS_SHOWN):
         stack_legend.append(("none", "no stack grows steadily", "leaks flags nothing", False))
     _legend(out, line_legend + stack_legend)
     out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return out

@@ -1,0 +1,27 @@
+/* The allocation sites of tests/core/profile_out.c, in a shared library so
+ * that their frames are outside the object the tracer is linked into. */
+#include <stdlib.h>
+
+void *keep[64];
+int nkeep;
+void *churned[20];
+
+void keep_small(void)
+{
+	for (int i = 0; i < 10; i++)
+		keep[nkeep++] = malloc(1000);
+}
+
+void churn(void)
+{
+	for (int i = 0; i < 20; i++)
+		churned[i] = calloc(1, 2048);
+	for (int i = 5; i < 20; i++)
+		free(churned[i]);
+}
+
+void grow(void)
+{
+	for (int i = 0; i < 8; i++)
+		keep[nkeep++] = malloc(4096);
+}
