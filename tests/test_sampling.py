@@ -36,7 +36,7 @@ SITES = {
 }
 TYPES = ("inuse_objects", "inuse_space", "alloc_objects", "alloc_space")
 MAX_SIGMA = 5.0      # per run, site and type
-POOL_SIGMA = 4.0     # the pooled error over all runs, per type
+POOL_SIGMA = 3.5     # the pooled error over all runs, per type
 BIAS = 0.02          # the smallest bias the pooled check must catch ...
 POWER_SIGMA = 2.33   # ... with 99% probability (one-sided normal quantile)
 CERTAIN = 0.99       # sites sampled with p above this are not pooled
