@@ -28,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 import lib
 
 LARGE = 8 << 20
-BATCH_DUMPS = 40
-BATCH_BYTES = 8 << 20
+BATCH_DUMPS = 100
+BATCH_BYTES = 16 << 20
 
 
 def _go_pprof():
