@@ -36,6 +36,7 @@
 #include "sampler.h"
 #include "threads.h"
 #include "tracer.h"
+#include "triggers.h"
 
 
 static sem_t wake;
@@ -86,8 +87,12 @@ static int dump_now(const char *trigger, int final)
 	t->guard = 1;
 	pthread_mutex_lock(&dump_lock);
 	if (!exited) {
-		err = dump_write(trigger, next_seq, path, sizeof(path));
-		account(err);
+		/* The peak dump is outside the series: one file, replaced. */
+		int peak = strcmp(trigger, "peak") == 0;
+		err = dump_write(trigger, peak ? DUMP_SEQ_PEAK : next_seq, path,
+				 sizeof(path));
+		if (!peak || err)
+			account(err);
 		exited = final;
 	}
 	pthread_mutex_unlock(&dump_lock);
@@ -114,9 +119,11 @@ void dumper_unlock(void)
 /* Async-signal-safe: a flag and a semaphore post. */
 void dumper_wake(enum dumper_wake_reason why)
 {
-	atomic_store_explicit(why == DUMPER_WAKE_SIGNAL ? &signal_pending
-							: &signal_lost_pending,
-			      1, memory_order_relaxed);
+	if (why != DUMPER_WAKE_TRIGGER)
+		atomic_store_explicit(why == DUMPER_WAKE_SIGNAL
+					  ? &signal_pending
+					  : &signal_lost_pending,
+				      1, memory_order_relaxed);
 	sem_post(&wake);
 }
 
@@ -145,9 +152,9 @@ static void *dumper_main(void *arg)
 	ht_thread.guard = 1;
 	uint64_t interval = ht_config.interval_ms;
 	uint64_t next = interval ? now_ms() + interval : 0;
-	uint64_t next_sweep = now_ms() + SWEEP_MS;
+	uint64_t next_sweep = now_ms() + SWEEP_MS, soon = now_ms();
 	for (;;) {
-		wait_for_wake(next);
+		wait_for_wake(soon && (!next || soon < next) ? soon : next);
 		if (now_ms() >= next_sweep) {
 			/* forked children that _exit mid-dump leave temporaries */
 			retention_sweep_stale();
@@ -167,6 +174,15 @@ static void *dumper_main(void *arg)
 			while (next <= now)
 				next += interval;
 		}
+		unsigned due = triggers_due(now_ms(), &soon);
+		if (due & TRIGGER_PEAK) {
+			dump_now("peak", 0);
+			triggers_peak_done(now_ms());
+		}
+		if (due & TRIGGER_RSS)
+			dump_now("rss_limit", 0);
+		if (due & TRIGGER_ALLOC)
+			dump_now("alloc_step", 0);
 	}
 	return NULL;
 }
@@ -207,6 +223,7 @@ static void in_child(void)
 	atomic_store(&signal_pending, 0);
 	atomic_store(&signal_lost_pending, 0);
 	tracer_forked();
+	triggers_start();
 	threads_forked();
 	retention_forked();
 	dumpsig_forked();
@@ -216,6 +233,7 @@ static void in_child(void)
 void dumper_start(void)
 {
 	retention_sweep_stale();
+	triggers_start();
 	start_thread();
 	dumpsig_install();
 	atexit(at_exit_dump);

@@ -7,7 +7,11 @@
  * dumper thread. */
 void dumper_start(void);
 
-enum dumper_wake_reason { DUMPER_WAKE_SIGNAL, DUMPER_WAKE_SIGNAL_LOST };
+enum dumper_wake_reason {
+	DUMPER_WAKE_SIGNAL,
+	DUMPER_WAKE_SIGNAL_LOST,
+	DUMPER_WAKE_TRIGGER, /* triggers.h has something due */
+};
 
 /* Asks the dumper thread for a dump; async-signal-safe. */
 void dumper_wake(enum dumper_wake_reason why);

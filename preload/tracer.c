@@ -16,6 +16,7 @@
 #include "real.h"
 #include "sampler.h"
 #include "stacktab.h"
+#include "triggers.h"
 #include "unwind.h"
 
 /* __libc_stack_end points at argc; argv and the environment lie above
@@ -100,6 +101,13 @@ __attribute__((constructor)) static void tracer_start(void)
 	t->guard = 0;
 }
 
+/* The bytes one sample of n stands for, as the heap estimate counts it:
+ * the same on its free, so that the estimate returns to where it was. */
+static int64_t sample_bytes(uint64_t n)
+{
+	return (int64_t)(sampler_weight(n) * (double)n);
+}
+
 void tracer_record_alloc(void *p, size_t n)
 {
 	if (!p)
@@ -122,8 +130,10 @@ void tracer_record_alloc(void *p, size_t n)
 		 * publishes the count too). A sample the full map drops is
 		 * still counted allocated, and is simply never in use. */
 		stack_count(r, w, w * (double)n);
-		livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
-			       tracer_now_ticks());
+		int live = livemap_insert(&ht_live, p, n,
+					  stacktab_id(&ht_stacks, r),
+					  tracer_now_ticks());
+		triggers_sampled(sample_bytes(n), live);
 	}
 	t->guard = 0;
 	errno = saved;
@@ -131,7 +141,16 @@ void tracer_record_alloc(void *p, size_t n)
 
 void tracer_reattach(void *p, const struct live_sample *s)
 {
-	livemap_insert(&ht_live, p, s->size, s->stack, s->time);
+	if (livemap_insert(&ht_live, p, s->size, s->stack, s->time))
+		triggers_sampled(sample_bytes(s->size), 1);
+}
+
+int tracer_take(void *p, struct live_sample *s)
+{
+	if (!livemap_remove(&ht_live, p, s))
+		return 0;
+	triggers_freed(sample_bytes(s->size));
+	return 1;
 }
 
 int tracer_record_free(void *p)
@@ -139,6 +158,6 @@ int tracer_record_free(void *p)
 	struct live_sample s;
 	if (bootstrap_owns(p))
 		return 1;
-	livemap_remove(&ht_live, p, &s);
+	tracer_take(p, &s);
 	return 0;
 }
