@@ -259,15 +259,25 @@ done:
 	f->ready = 1;
 }
 
+/* The files asked for last, by a hash of their inode: a page of frames
+ * asks for the same few files again and again. Checked on use, so a slot
+ * refilled with another file is never taken for the one it held. */
+#define RECENT 16
+static struct efile *recent[RECENT];
+
 static struct efile *file_of(const struct mapping *m)
 {
 	if (!m->inode)
 		return NULL; /* anonymous memory, [vdso], ... */
+	struct efile **hint = &recent[(m->inode ^ m->dev) % RECENT];
+	if (*hint && (*hint)->ready && (*hint)->inode == m->inode &&
+	    (*hint)->dev == m->dev)
+		return *hint;
 	struct efile *free_slot = NULL;
 	for (unsigned i = 0; i < FILES; i++) {
 		if (files[i].ready && files[i].inode == m->inode &&
 		    files[i].dev == m->dev)
-			return &files[i];
+			return *hint = &files[i];
 		if (!files[i].ready && !free_slot)
 			free_slot = &files[i];
 	}
@@ -278,7 +288,7 @@ static struct efile *file_of(const struct mapping *m)
 		clear(free_slot); /* a fill cut short */
 	}
 	fill(free_slot, m);
-	return free_slot;
+	return *hint = free_slot;
 }
 
 int elfsym_lookup(const struct mapping *m, uintptr_t addr, const char **name,

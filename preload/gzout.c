@@ -29,8 +29,7 @@ struct gzout {
 	int ready;
 	unsigned char *chunk;
 	/* Where o wrote before: the compressed bytes go there. */
-	int (*next)(void *arg, int fd, const char *p, size_t n);
-	void *next_arg;
+	int (*next)(int fd, const char *p, size_t n);
 };
 
 static struct gzout streams[GZOUT_STREAMS];
@@ -87,21 +86,33 @@ static int pump(struct gzout *g, int fd, int flush)
 			return EIO;
 		const char *p = (const char *)g->chunk;
 		size_t n = GZ_CHUNK - zs->avail_out;
-		int err = g->next ? g->next(g->next_arg, fd, p, n)
-				  : out_write_all(fd, p, n);
+		int err = g->next ? g->next(fd, p, n) : out_write_all(fd, p, n);
 		if (err)
 			return err;
 	} while (zs->avail_out == 0);
 	return 0;
 }
 
-static int gz_filter(void *arg, int fd, const char *p, size_t n)
+static int feed(struct gzout *g, int fd, const char *p, size_t n)
 {
-	struct gzout *g = arg;
 	g->zs.next_in = (Bytef *)(uintptr_t)p;
 	g->zs.avail_in = (uInt)n;
 	return pump(g, fd, Z_NO_FLUSH);
 }
+
+/* An outbuf filter has no argument of its own: one function per stream. */
+static int feed_dump(int fd, const char *p, size_t n)
+{
+	return feed(&streams[GZOUT_DUMP], fd, p, n);
+}
+
+static int feed_profile(int fd, const char *p, size_t n)
+{
+	return feed(&streams[GZOUT_PROFILE], fd, p, n);
+}
+
+static int (*const feeders[GZOUT_STREAMS])(int, const char *, size_t) = {
+    [GZOUT_DUMP] = feed_dump, [GZOUT_PROFILE] = feed_profile};
 
 int gzout_begin(enum gzout_stream which, struct outbuf *o)
 {
@@ -111,22 +122,22 @@ int gzout_begin(enum gzout_stream which, struct outbuf *o)
 		return err;
 	out_flush(o);
 	g->next = o->filter;
-	g->next_arg = o->filter_arg;
-	o->filter = gz_filter;
-	o->filter_arg = g;
+	o->filter = feeders[which];
 	return 0;
 }
 
 void gzout_end(struct outbuf *o)
 {
-	struct gzout *g = o->filter_arg;
-	if (o->filter != gz_filter)
+	unsigned which = 0;
+	while (which < GZOUT_STREAMS && o->filter != feeders[which])
+		which++;
+	if (which == GZOUT_STREAMS)
 		return; /* gzout_begin failed: nothing to end */
+	struct gzout *g = &streams[which];
 	out_flush(o);
 	g->zs.next_in = Z_NULL;
 	g->zs.avail_in = 0;
 	if (!o->err)
 		o->err = pump(g, o->fd, Z_FINISH);
 	o->filter = g->next;
-	o->filter_arg = g->next_arg;
 }

@@ -16,7 +16,6 @@ void outbuf_start(struct outbuf *o, int fd, char *buf, size_t cap)
 	o->cap = cap;
 	o->buf = buf;
 	o->filter = NULL;
-	o->filter_arg = NULL;
 }
 
 int out_write_all(int fd, const char *p, size_t len)
@@ -36,7 +35,7 @@ int out_write_all(int fd, const char *p, size_t len)
 void out_flush(struct outbuf *o)
 {
 	if (o->len && !o->err)
-		o->err = o->filter ? o->filter(o->filter_arg, o->fd, o->buf, o->len)
+		o->err = o->filter ? o->filter(o->fd, o->buf, o->len)
 				   : out_write_all(o->fd, o->buf, o->len);
 	o->len = 0;
 }

@@ -14,9 +14,8 @@ struct outbuf {
 	size_t len, cap;
 	char *buf;
 	/* When set, flushed bytes go through it (gzip) rather than straight
-	 * to fd, with filter_arg; it returns 0 or an errno value. */
-	int (*filter)(void *arg, int fd, const char *p, size_t n);
-	void *filter_arg;
+	 * to fd; it returns 0 or an errno value. */
+	int (*filter)(int fd, const char *p, size_t n);
 };
 
 /* Writes to fd through buf (cap bytes, the caller's); no filter. */

@@ -233,7 +233,7 @@ int profile_write_text(struct outbuf *o, const struct heap_base *base)
 		out_str(o, " heap_v2/");
 		out_u64(o, ht_config.rate);
 		out_str(o, "\n");
-		for (size_t i = 0; i < snap.n; i++) {
+		for (size_t i = 0; i < snap.n && !o->err; i++) {
 			const struct snap *s = &snap.snaps[i];
 			if (!(s->in_c | s->in_b | s->al_c | s->al_b))
 				continue;
@@ -320,7 +320,17 @@ int symbolz_write(struct outbuf *o, const char *body, size_t len)
 	return err;
 }
 
-void profile_forked(void)
+void profile_prefork(void)
 {
-	pthread_mutex_init(&profile_lock, NULL);
+	pthread_mutex_lock(&profile_lock);
+}
+
+void profile_postfork_parent(void)
+{
+	pthread_mutex_unlock(&profile_lock);
+}
+
+void profile_postfork_child(void)
+{
+	pthread_mutex_unlock(&profile_lock);
 }

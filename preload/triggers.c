@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "dumper.h"
+#include "dumpreq.h"
 #include "log.h"
 #include "procfs.h"
 
@@ -89,7 +89,7 @@ void triggers_sampled(int64_t bytes, int live)
 						   memory_order_relaxed);
 		if (v > arm &&
 		    atomic_compare_exchange_strong(&amt.peak_arm, &arm, PEAK_OFF))
-			dumper_wake(DUMPER_WAKE_TRIGGER);
+			dumpreq_post(DUMPREQ_TRIGGER);
 	}
 	if (ht_config.alloc_step) {
 		uint64_t v = atomic_fetch_add_explicit(&amt.allocated,
@@ -100,7 +100,7 @@ void triggers_sampled(int64_t bytes, int live)
 						    memory_order_relaxed);
 		if (v > arm &&
 		    atomic_compare_exchange_strong(&amt.alloc_arm, &arm, ALLOC_OFF))
-			dumper_wake(DUMPER_WAKE_TRIGGER);
+			dumpreq_post(DUMPREQ_TRIGGER);
 	}
 }
 

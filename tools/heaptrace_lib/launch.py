@@ -1,10 +1,12 @@
 """`heaptrace run`: replace this process with the command, with the preload
 in LD_PRELOAD and the HEAPTRACE_ settings given on the command line. The
 command keeps this process's pid, so `heaptrace run ... & heaptrace dump $!`
-works, and signals and the exit status are the command's own."""
+works, and signals and the exit status are the command's own. The
+processes it leads to are named by runwatch.py."""
 import os
 import sys
 
+from . import runwatch
 from .errors import HeaptraceError
 
 PRELOAD_NAME = "libheaptrace.so"
@@ -29,7 +31,8 @@ def run(command, rate=None, interval=None, directory=None):
     if not command:
         raise HeaptraceError("run: no command given (heaptrace run [options] -- CMD ARGS...)")
     env = dict(os.environ)
-    env["LD_PRELOAD"] = " ".join(filter(None, [find_preload(), env.get("LD_PRELOAD")]))
+    preload = find_preload()
+    env["LD_PRELOAD"] = " ".join(filter(None, [preload, env.get("LD_PRELOAD")]))
     for name, value in (("RATE", rate), ("INTERVAL", interval), ("DIR", directory)):
         if value is not None:
             env["HEAPTRACE_" + name] = str(value)
@@ -37,6 +40,7 @@ def run(command, rate=None, interval=None, directory=None):
     print(f"heaptrace: pid {os.getpid()}: dumps go to "
           f"{os.path.join(where, f'heaptrace.{os.getpid()}.NNNN.heap')}",
           file=sys.stderr, flush=True)
+    runwatch.start(os.getpid(), where, env.get("TMPDIR"), preload)
     try:
         os.execvpe(command[0], command, env)
     except OSError as e:

@@ -78,9 +78,7 @@ def load_series(paths, warn):
         if peak_dump.is_peak(dump):
             peaks[(pid, start)] = Point(profile, time, dump.meta_int("rss_bytes"), heap)
             continue
-        run = runs.setdefault((pid, start), Run(pid, start, [], dump.meta_int("ppid"),
-                                                 dump.meta.get("exe"),
-                                                 dump.meta.get("cmdline")))
+        run = runs.setdefault((pid, start), Run(pid, start, []))
         run.points.append(Point(profile, time, dump.meta_int("rss_bytes"), heap))
     for key, point in peaks.items():
         if key in runs:
@@ -91,6 +89,11 @@ def load_series(paths, warn):
     ordered = sorted(runs.values(), key=lambda r: (min(p.time for p in r.points), r.start))
     for run in ordered:
         run.points.sort(key=lambda p: p.time)
+        # As the process began: a server may retitle itself later
+        # ("nginx: worker process is shutting down").
+        first = run.points[0].profile.dump
+        run.ppid, run.exe = first.meta_int("ppid"), first.meta.get("exe")
+        run.cmdline = first.meta.get("cmdline")
         if run.peak is None:
             path = peak_dump.beside(run.points[-1].profile.dump)
             if path:
