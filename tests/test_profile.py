@@ -247,7 +247,9 @@ def test_go_pprof_reads_the_heap_from_the_url():
 
 def test_go_pprof_names_the_sites_through_symbolz_without_the_binary():
     """The binary is copied, run, and deleted: pprof, run from an empty
-    directory, can only name frames through /debug/pprof/symbol."""
+    directory, can only name frames through /debug/pprof/symbol. (A rename
+    would not take it away: the kernel's maps follow the file to its new
+    name, and pprof would find it there.)"""
     directory = lib.tmpdir()
     exe = os.path.join(directory, SERVICE)
     shutil.copy(lib.prog(SERVICE), exe)
