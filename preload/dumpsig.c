@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "dumper.h"
+#include "dumpreq.h"
 #include "export.h"
 #include "log.h"
 #include "real.h"
@@ -28,12 +28,12 @@
 static _Atomic int state = DUMPSIG_NONE;
 static pid_t owner; /* the process whose dispositions state describes */
 
-/* Async-signal-safe: only a flag and a semaphore post (see dumper.c). */
+/* Async-signal-safe: only a request posted (dumpreq.h). */
 static void on_dump_signal(int sig)
 {
 	int saved = errno;
 	(void)sig;
-	dumper_wake(DUMPER_WAKE_SIGNAL);
+	dumpreq_post(DUMPREQ_SIGNAL);
 	errno = saved;
 }
 
@@ -45,7 +45,7 @@ static void lost(const char *when)
 	       "dumps on it: set HEAPTRACE_SIGNAL to a free signal, or call "
 	       "heaptrace_dump()",
 	       ht_config.signal, when);
-	dumper_wake(DUMPER_WAKE_SIGNAL_LOST);
+	dumpreq_post(DUMPREQ_SIGNAL_LOST);
 }
 
 void dumpsig_install(void)
@@ -72,7 +72,7 @@ enum dumpsig_state dumpsig_state(void)
 	return atomic_load(&state);
 }
 
-void dumpsig_forked(void)
+void dumpsig_postfork_child(void)
 {
 	owner = getpid(); /* fork copies the dispositions: same state */
 }

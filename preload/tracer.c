@@ -1,21 +1,19 @@
-/* Brings the tracer up (from a constructor, so that dlopen and thread
- * creation never happen inside a malloc call), and records samples.
- * Allocations made before the constructor runs are simply not sampled. */
+/* Brings the tables and the unwinder up (lifecycle.c calls it from the
+ * library's constructor, so that dlopen never happens inside a malloc
+ * call), and records samples. Allocations made before that are simply not
+ * sampled. */
 #include "tracer.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
-#include "dumper.h"
-#include "exec_env.h"
 #include "livemap.h"
-#include "log.h"
 #include "real.h"
 #include "sampler.h"
 #include "stacktab.h"
+#include "tracer_state.h"
 #include "unwind.h"
 
 /* __libc_stack_end points at argc; argv and the environment lie above
@@ -23,28 +21,8 @@
 #define MAIN_STACK_SLACK 256
 extern void *__libc_stack_end;
 
-static _Atomic int state = TRACER_OFF;
-static const char *_Atomic error_text;
 static uint64_t start_mono_ns;
 static uint64_t start_unix_ns;
-
-int tracer_state(void)
-{
-	return atomic_load_explicit(&state, memory_order_acquire);
-}
-
-void tracer_fail(const char *why)
-{
-	const char *none = NULL;
-	if (atomic_compare_exchange_strong(&error_text, &none, why))
-		ht_log("%s; sampling stops, the program runs on", why);
-	atomic_store(&state, TRACER_FAILED);
-}
-
-const char *tracer_error(void)
-{
-	return atomic_load(&error_text);
-}
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -64,24 +42,20 @@ uint64_t tracer_start_unix_ns(void)
 	return start_unix_ns;
 }
 
-void tracer_forked(void)
+static void start_clock(void)
 {
 	start_mono_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
 	start_unix_ns = clock_ns(CLOCK_REALTIME);
 }
 
-__attribute__((constructor)) static void tracer_start(void)
+void tracer_postfork_child(void)
 {
-	int off = TRACER_OFF;
-	if (!atomic_compare_exchange_strong(&state, &off, TRACER_STARTING))
-		return;
-	struct ht_thread *t = &ht_thread;
-	t->guard = 1;
-	if (!ht_real.malloc)
-		real_resolve();
-	tracer_forked();
-	config_load();
-	exec_env_apply();
+	start_clock();
+}
+
+void tracer_init(void)
+{
+	start_clock();
 	if (!ht_real.malloc) {
 		tracer_fail("cannot find the real malloc with dlsym(RTLD_NEXT)");
 	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity,
@@ -93,20 +67,15 @@ __attribute__((constructor)) static void tracer_start(void)
 			unwind_thread_start((uintptr_t)__libc_stack_end +
 					    MAIN_STACK_SLACK);
 		unwind_init();
-		atomic_store_explicit(&state, TRACER_ON, memory_order_release);
+		tracer_on();
 	}
-	/* Dumps are written even when sampling failed: they say why. */
-	dumper_start();
-	t->guard = 0;
 }
 
 void tracer_record_alloc(void *p, size_t n)
 {
 	if (!p)
 		return;
-	struct ht_thread *t = &ht_thread;
-	int saved = errno;
-	t->guard = 1;
+	int saved = errno, was = guard_enter();
 	livemap_prefetch(&ht_live, p); /* arrives while we unwind */
 	uintptr_t frames[HT_MAX_FRAMES_LIMIT];
 	int nf = unwind_capture(frames, (int)ht_config.max_frames);
@@ -125,7 +94,7 @@ void tracer_record_alloc(void *p, size_t n)
 		livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
 			       tracer_now_ticks());
 	}
-	t->guard = 0;
+	guard_restore(was);
 	errno = saved;
 }
 

@@ -3,8 +3,8 @@
 names the processes: the command itself, what it forks (seen in /proc
 while they live, or by the `# ppid:` of their dumps when they were too
 short-lived to be seen), and a daemon it detaches (a session leader begun
-during the run with the preload loaded, as nginx's master is after its
-launcher has exited). Each is said on stderr once it is traced, and the
+during the run with the preload loaded, whose parent is init or another
+of the command's ancestors: nginx's master after its launcher exited). Each is said on stderr once it is traced, and the
 list, with its dumps, once none of them is left.
 
 The watcher is a grandchild that its parent reaps at once, so the command
@@ -94,6 +94,14 @@ class Watch:
         self.procs = {launcher: _Proc(launcher, state[1] if state else None, self.begin, None)}
         self.launcher = launcher
         self.said = set()
+        # Where a detached daemon can be reparented: init, or a subreaper
+        # among the command's ancestors.
+        self.reapers = {1}
+        pid = state[1] if state else 1
+        while pid > 1 and pid not in self.reapers:
+            self.reapers.add(pid)
+            up = _stat(pid)
+            pid = up[1] if up else 1
 
     def _alive(self, p):
         state = _stat(p.pid)
@@ -111,7 +119,7 @@ class Watch:
             known = self.procs.get(pid)
             if known is not None and known.start != state[3]:
                 continue    # the pid was reused by a process not ours
-            if known is None and (state[1] in ours or state[2] == pid and _loaded(pid, self.preload)):
+            if known is None and (state[1] in ours or self._daemon(pid, state)):
                 known = self.procs[pid] = _Proc(pid, state[1], state[3], None)
                 ours.add(pid)
             if known is not None and _loaded(pid, self.preload):
@@ -121,6 +129,11 @@ class Watch:
         self._read_dumps()
         self._say()
         return bool(ours)
+
+    def _daemon(self, pid, state):
+        """A session leader begun during the run with the preload loaded,
+        whose parent is one a detached process is given."""
+        return state[2] == pid and state[1] in self.reapers and _loaded(pid, self.preload)
 
     def _read_dumps(self):
         for path in sorted(_dumps(dump_dirs(self.where, self.tmpdir)) - self.before):
