@@ -64,7 +64,8 @@ static int open_mapped(const struct mapping *m, struct stat *st)
 	for (int i = 0; i < 2; i++) {
 		if (paths[i][0] != '/')
 			continue;
-		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		/* O_NONBLOCK: a path that names a FIFO now must not hang us */
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
 			continue;
 		if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
