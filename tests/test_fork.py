@@ -4,7 +4,8 @@ thread allocates keep tracing under their own pid, with exact counts at rate
 preload, writes its own dumps; a forked child answers the dump signal (its
 dumper thread is restarted); a vfork()ed child that resets the dump signal
 before exec, sharing the parent's memory, leaves the parent's dump signal
-alone. Every run is bounded: a hang fails."""
+alone, and a fork()ed child that does so is not taken for the program
+handling the signal. Every run is bounded: a hang fails."""
 import os
 import re
 import signal
@@ -177,3 +178,21 @@ def test_vfork_child_leaves_parents_dump_signal():
     triggers = [lib.dump_meta(p)["trigger"] for p in parent]
     if triggers != ["exit"]:
         raise AssertionError(f"the parent's dumps by {triggers}")
+
+
+def test_fork_then_exec_resetting_signals_is_not_a_lost_signal():
+    """A fork()ed child that puts every handled signal back to SIG_DFL
+    before exec (git's run-command does) has not taken the dump signal for
+    itself: no heaptrace line on stderr, and no `signal_lost` dump from the
+    parent, the child or the program it execs."""
+    exe = lib.prog("forker")
+    d = lib.tmpdir()
+    proc = run_bounded([exe, "forkexec", lib.prog("exit7")], lib.traced_env(d))
+    kids = children(proc.stdout)
+    if len(kids) != 1 or kids[0][1] != 7:
+        raise AssertionError(f"children: {proc.stdout!r}, stderr {proc.stderr[-500:]!r}")
+    if proc.stderr:
+        raise AssertionError(f"stderr: {proc.stderr[-1000:]!r}")
+    triggers = sorted(lib.dump_meta(p)["trigger"] for p in lib.dumps_in(d))
+    if triggers != ["exit", "exit"]:  # forker's and exit7's
+        raise AssertionError(f"dumps by {triggers}")
