@@ -196,3 +196,20 @@ def test_fork_then_exec_resetting_signals_is_not_a_lost_signal():
     triggers = sorted(lib.dump_meta(p)["trigger"] for p in lib.dumps_in(d))
     if triggers != ["exit", "exit"]:  # forker's and exit7's
         raise AssertionError(f"dumps by {triggers}")
+
+
+def test_no_fork_stalls_in_children_of_a_threaded_parent():
+    """Three threads allocate at rate 1 and fork 2,000 children between
+    them, so a fork catches the others in the middle of the tracer's work
+    (stack walks, the registry's lock) or of a fork of their own. Each
+    child's own fork must not wait: a count of a walk left by a thread the
+    child does not have made every fork of that child wait out the fork
+    guard's 2-second bound. Under both unwinders: libunwind's walks are
+    the ones the fork guard counts."""
+    exe = lib.prog("fork_stall")
+    for unwinder in ("cfi", "libunwind"):
+        d = lib.tmpdir()
+        proc = run_bounded([exe, "2000"], lib.traced_env(d, rate=1, unwind=unwinder),
+                           timeout=240)
+        if proc.stdout != "forks 2000 stalled 0\n" or proc.stderr:
+            raise AssertionError(f"{unwinder}: {proc.stdout!r}, stderr {proc.stderr[-500:]!r}")
