@@ -213,3 +213,12 @@ def test_no_fork_stalls_in_children_of_a_threaded_parent():
                            timeout=240)
         if proc.stdout != "forks 2000 stalled 0\n" or proc.stderr:
             raise AssertionError(f"{unwinder}: {proc.stdout!r}, stderr {proc.stderr[-500:]!r}")
+
+
+def test_fork_guard_child_counts_no_walk_of_a_vanished_thread():
+    """The race behind a stalled child, made deterministic
+    (tests/core/forkguard_child.c): a fork catches another thread inside
+    the fork guard; the child's first fork must not wait for that walk."""
+    proc = lib.run([lib.prog("forkguard_child")], timeout=30, check=False)
+    if proc.returncode or not proc.stdout.startswith("child prefork waited "):
+        raise AssertionError(f"exit {proc.returncode}: {proc.stdout!r} {proc.stderr[-500:]!r}")
