@@ -2,10 +2,13 @@
  * program: it is reported once, on one line, and the default is used. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -112,6 +115,44 @@ static int parse_ages(const char *s, struct ht_config *c)
 	return 0;
 }
 
+/* HEAPTRACE_HTTP: "PORT", ":PORT", "localhost:PORT", "A.B.C.D:PORT" or
+ * "[V6]:PORT". No name lookup: getaddrinfo allocates from the program's
+ * heap. Loopback unless an address is named. */
+static int parse_http(const char *s, struct ht_config *c)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	const char *port_text = colon ? colon + 1 : s;
+	size_t host_len = colon ? (size_t)(colon - s) : 0;
+	uint64_t port;
+	if (parse_uint(port_text, 0, 65535, &port) || host_len >= sizeof(host))
+		return -1;
+	memcpy(host, s, host_len);
+	host[host_len] = '\0';
+	memset(&c->http_addr, 0, sizeof(c->http_addr));
+	if (host_len > 2 && host[0] == '[' && host[host_len - 1] == ']') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->http_addr;
+		host[host_len - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -1;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		c->http_addr_len = sizeof(*a);
+		c->http_public = !IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+		return 0;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)&c->http_addr;
+	if (!host_len || !strcmp(host, "localhost"))
+		ht_snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -1;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	c->http_addr_len = sizeof(*a);
+	c->http_public = (ntohl(a->sin_addr.s_addr) >> 24) != 127;
+	return 0;
+}
+
 /* One line, whole: an overlong value is shortened, not the message. */
 static void bad(const char *var, const char *value, const char *why,
 		const char *dflt)
@@ -182,6 +223,15 @@ void config_load(void)
 	load_uint("HEAPTRACE_RATE", 1, 1ULL << 40, &c->rate,
 		  "is not a whole number of bytes from 1 to 2^40", "524288");
 
+	/* Without HEAPTRACE_SEED, a seed from the clock; either way it is in
+	 * every dump, so any sampled run can be replayed. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->seed = ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) ^
+		  ((uint64_t)getpid() << 40);
+	load_uint("HEAPTRACE_SEED", 0, UINT64_MAX / 2, &c->seed,
+		  "is not a whole number from 0 to 2^63", "(from the clock)");
+
 	const char *s = getenv("HEAPTRACE_INTERVAL");
 	if (s && parse_seconds_ms(s, &c->interval_ms))
 		bad("HEAPTRACE_INTERVAL", s,
@@ -244,6 +294,21 @@ void config_load(void)
 		c->compress = 1;
 	else if (s && strcmp(s, "0") && strcmp(s, "none"))
 		bad("HEAPTRACE_COMPRESS", s, "is not 1, gzip, 0 or none", "0");
+
+	s = getenv("HEAPTRACE_HTTP");
+	if (s && *s) {
+		if (parse_http(s, c))
+			bad("HEAPTRACE_HTTP", s,
+			    "is not PORT, ADDR:PORT or [ADDR]:PORT with a "
+			    "numeric ADDR or localhost",
+			    "(none): HTTP is not served");
+		else
+			c->http = 1;
+	}
+	s = getenv("HEAPTRACE_HTTP_TOKEN_FILE");
+	if (s && *s)
+		ht_snprintf(c->http_token_file, sizeof(c->http_token_file),
+			    "%s", s);
 
 	/* Read now: the program may change its environment later, and getenv
 	 * then is no longer safe from the dump thread. */

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned next_seq = 1;
 static int write_failing; /* the last dump failed; said once per streak */
 static int exited;        /* the exit dump is written: no more after it */
+static _Atomic unsigned long dumps_written; /* by this process */
 
 /* Under dump_lock: numbering, retention and what is said about failures
  * (once per streak of failing dumps, and once when they work again). */
@@ -49,6 +51,8 @@ static void account(int err)
 	if (err == 0) {
 		retention_add(next_seq);
 		next_seq++;
+		atomic_fetch_add_explicit(&dumps_written, 1,
+					  memory_order_relaxed);
 		if (write_failing)
 			ht_log("dumps to %s work again", dir);
 		write_failing = 0;
@@ -60,13 +64,14 @@ static void account(int err)
 	}
 }
 
-/* Under dump_lock: one dump, unless the exit dump is written. */
-static int write_locked(const char *trigger, int final)
+/* Under dump_lock: one dump, unless the exit dump is written; its path
+ * into path. */
+static int write_locked(const char *trigger, int final, char *path,
+			size_t size)
 {
-	char path[4200];
 	if (exited)
 		return ECANCELED;
-	int err = dump_write(trigger, next_seq, path, sizeof(path));
+	int err = dump_write(trigger, next_seq, path, size);
 	account(err);
 	exited = final;
 	return err;
@@ -81,18 +86,20 @@ static int write_locked(const char *trigger, int final)
  * process. Dumps also run on the program's own threads (exit, API), so the
  * signal is blocked around the write, which then fails with EFBIG, and a
  * SIGXFSZ raised meanwhile is taken off the thread before unblocking. */
-static int dump_now(const char *trigger, int final)
+static int dump_now(const char *trigger, int final, char *path, size_t size)
 {
 	int saved_errno = errno, was = guard_enter(), err = 0;
+	char lost_path[4200];
 	sigset_t xfsz, old;
 	sigemptyset(&xfsz);
 	sigaddset(&xfsz, SIGXFSZ);
 	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
 	pthread_mutex_lock(&dump_lock);
 	if (dumpreq_take(DUMPREQ_SIGNAL_LOST))
-		err = write_locked("signal_lost", 0);
+		err = write_locked("signal_lost", 0, lost_path,
+				   sizeof(lost_path));
 	if (trigger)
-		err = write_locked(trigger, final);
+		err = write_locked(trigger, final, path, size);
 	pthread_mutex_unlock(&dump_lock);
 	guard_restore(was);
 	if (err == EFBIG && !sigismember(&old, SIGXFSZ)) {
@@ -102,6 +109,23 @@ static int dump_now(const char *trigger, int final)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = saved_errno;
 	return err;
+}
+
+/* A dump with nobody waiting for its path. */
+static int dump_quiet(const char *trigger, int final)
+{
+	char path[4200];
+	return dump_now(trigger, final, path, sizeof(path));
+}
+
+int dumper_request(const char *trigger, char *path, size_t size)
+{
+	return dump_now(trigger, 0, path, size);
+}
+
+unsigned long dumper_dumps_written(void)
+{
+	return atomic_load_explicit(&dumps_written, memory_order_relaxed);
 }
 
 void dumper_lock(void)
@@ -136,11 +160,11 @@ static void *dumper_main(void *arg)
 			next_sweep = now_ms() + SWEEP_MS;
 		}
 		if (dumpreq_take(DUMPREQ_SIGNAL))
-			dump_now("signal", 0);
+			dump_quiet("signal", 0);
 		if (dumpreq_pending(DUMPREQ_SIGNAL_LOST))
-			dump_now(NULL, 0);
+			dump_quiet(NULL, 0);
 		if (interval && now_ms() >= next) {
-			dump_now("interval", 0);
+			dump_quiet("interval", 0);
 			/* Skip missed ticks rather than dumping in a burst. */
 			uint64_t now = now_ms();
 			while (next <= now)
@@ -171,7 +195,7 @@ static void start_thread(void)
 static void at_exit_dump(void)
 {
 	if (ht_config.on_exit)
-		dump_now("exit", 1);
+		dump_quiet("exit", 1);
 }
 
 void dumper_prefork(void)
@@ -189,6 +213,7 @@ void dumper_postfork_child(void)
 	next_seq = 1;
 	write_failing = 0;
 	exited = 0;
+	atomic_store(&dumps_written, 0);
 	pthread_mutex_unlock(&dump_lock);
 	start_thread();
 }
@@ -205,5 +230,5 @@ void dumper_start(void)
  * "heaptrace_dump") and so need not link against heaptrace. */
 HT_EXPORT int heaptrace_dump(void)
 {
-	return dump_now("api", 0);
+	return dump_quiet("api", 0);
 }

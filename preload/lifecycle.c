@@ -15,6 +15,7 @@
 #include "profile.h"
 #include "real.h"
 #include "retention.h"
+#include "server.h"
 #include "thread_state.h"
 #include "threads.h"
 #include "tracer.h"
@@ -22,6 +23,7 @@
 void lifecycle_prefork(void)
 {
 	int was = guard_enter();
+	server_prefork();
 	profile_prefork();
 	dumper_prefork();
 	threads_prefork();
@@ -36,6 +38,7 @@ void lifecycle_postfork_parent(void)
 	threads_postfork_parent();
 	dumper_postfork_parent();
 	profile_postfork_parent();
+	server_postfork_parent();
 	guard_restore(was);
 }
 
@@ -49,7 +52,8 @@ void lifecycle_postfork_child(void)
 	retention_postfork_child();
 	dumpsig_postfork_child();
 	dumpreq_init(); /* nothing pending in the child */
-	dumper_postfork_child(); /* last: starts the child's dumper thread */
+	dumper_postfork_child(); /* starts the child's dumper thread */
+	server_postfork_child(); /* and its server thread, last */
 	guard_restore(was);
 }
 
@@ -67,6 +71,7 @@ __attribute__((constructor)) static void lifecycle_start(void)
 	dumpreq_init();
 	dumper_start();
 	dumpsig_install(); /* a signal lost now is dumped by the thread */
+	server_start();
 	pthread_atfork(lifecycle_prefork, lifecycle_postfork_parent,
 		       lifecycle_postfork_child);
 	guard_restore(was);

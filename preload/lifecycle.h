@@ -24,6 +24,8 @@
  * The order. Prefork takes locks outer first, in the order they nest
  * when held together; the parent and child hooks run in reverse:
  *
+ *   0. server     the server's descriptor record (a leaf: it is held
+ *                 only around making and closing a descriptor)
  *   1. profile    profile lock (a profile takes the dump lock inside it)
  *   2. dumper     dump lock (a dump takes the threads lock inside it)
  *   3. threads    thread registry lock, which intalloc.c's callers share
@@ -33,8 +35,9 @@
  * After those, the child's per-process state, in any order: tracer (its
  * clock), retention (its dump files), dumpsig (who owns the signal),
  * dumpreq (no request pending: dumpreq_init again). The
- * dumper's child hook runs last of all: it starts the child's dumper
- * thread, which may dump at once, when everything else is reset. */
+ * dumper's and the server's child hooks run last of all: they start the
+ * child's dumper and server threads, which may dump at once, when
+ * everything else is reset. */
 #ifndef HEAPTRACE_LIFECYCLE_H
 #define HEAPTRACE_LIFECYCLE_H
 

@@ -22,6 +22,7 @@
 #include "intalloc.h"
 #include "outbuf.h"
 #include "real.h"
+#include "sampler.h"
 #include "thread_state.h"
 #include "stacktab.h"
 #include "tracer_state.h"
@@ -46,12 +47,14 @@ struct start_arg {
 	void *arg;
 	uint32_t stack;
 	int detached;
+	uint64_t order; /* creation order, for the sampler's stream */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_entry *threads;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static uint64_t threads_created; /* under lock */
 
 /* Under lock. */
 static struct thread_entry *entry_for(pthread_t id)
@@ -103,6 +106,7 @@ static void *thread_start(void *p)
 {
 	struct start_arg a = *(struct start_arg *)p;
 	int was = guard_enter();
+	sampler_thread_start(a.order);
 	/* The thread's descriptor sits above its stack (x86-64 glibc). */
 	unwind_thread_start((uintptr_t)pthread_self());
 	pthread_mutex_lock(&lock);
@@ -130,6 +134,8 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 	pthread_once(&key_once, make_key);
 	pthread_mutex_lock(&lock);
 	struct start_arg *a = int_alloc(sizeof(*a));
+	if (a)
+		a->order = ++threads_created;
 	pthread_mutex_unlock(&lock);
 	if (!a) {
 		guard_restore(was);
@@ -200,10 +206,11 @@ struct stack_count {
 	UT_hash_handle hh;
 };
 
-void threads_put(struct outbuf *o)
+void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
+			     uint64_t unjoined),
+		  void *arg)
 {
 	struct stack_count *counts = NULL, *c, *tmp;
-	uint64_t live = 0, unjoined = 0;
 	struct thread_entry *e, *etmp;
 	pthread_mutex_lock(&lock);
 	HASH_ITER(hh, threads, e, etmp)
@@ -225,29 +232,15 @@ void threads_put(struct outbuf *o)
 			}
 		}
 		if (e->exited)
-			c->unjoined++, unjoined++;
+			c->unjoined++;
 		else
-			c->live++, live++;
+			c->live++;
 	}
 	pthread_mutex_unlock(&lock);
 	HASH_ITER(hh, counts, c, tmp)
 	{
-		out_str(o, "# threads: ");
-		out_u64(o, c->live);
-		out_str(o, " ");
-		out_u64(o, c->unjoined);
-		out_str(o, " @");
-		if (c->stack) {
-			const struct stack_rec *r = stacktab_rec(&ht_stacks, c->stack);
-			out_frames(o, r->frames, r->nframes);
-		}
-		out_str(o, "\n");
+		fn(arg, c->stack, c->live, c->unjoined);
 	}
-	out_str(o, "# threads_total: ");
-	out_u64(o, live);
-	out_str(o, " ");
-	out_u64(o, unjoined);
-	out_str(o, "\n");
 	pthread_mutex_lock(&lock);
 	HASH_ITER(hh, counts, c, tmp)
 	{
@@ -255,6 +248,41 @@ void threads_put(struct outbuf *o)
 		int_free(c, sizeof(*c));
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+struct put_state {
+	struct outbuf *o;
+	uint64_t live, unjoined;
+};
+
+static void put_group(void *arg, uint32_t stack, uint64_t live,
+		      uint64_t unjoined)
+{
+	struct put_state *p = arg;
+	struct outbuf *o = p->o;
+	p->live += live;
+	p->unjoined += unjoined;
+	out_str(o, "# threads: ");
+	out_u64(o, live);
+	out_str(o, " ");
+	out_u64(o, unjoined);
+	out_str(o, " @");
+	if (stack) {
+		const struct stack_rec *r = stacktab_rec(&ht_stacks, stack);
+		out_frames(o, r->frames, r->nframes);
+	}
+	out_str(o, "\n");
+}
+
+void threads_put(struct outbuf *o)
+{
+	struct put_state p = {o, 0, 0};
+	threads_each(put_group, &p);
+	out_str(o, "# threads_total: ");
+	out_u64(o, p.live);
+	out_str(o, " ");
+	out_u64(o, p.unjoined);
+	out_str(o, "\n");
 }
 
 void threads_prefork(void)

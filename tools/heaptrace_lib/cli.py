@@ -151,6 +151,11 @@ def build_parser():
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for the file (default 10)")
     p.add_argument("pid", type=int, metavar="PID")
+
+    p = verbs.add_parser("status", help="what a traced process does now (its control socket)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the answer (default 10)")
+    p.add_argument("pid", type=int, metavar="PID")
     return parser
 
 
@@ -174,8 +179,15 @@ def _write(path, data):
 def run_verb(args, warn):
     if args.verb == "run":
         return launch.run(args.command, args.rate, args.interval, args.dir)
-    if args.verb == "dump":
-        print(signal_dump.request_dump(args.pid, args.timeout))
+    if args.verb in ("dump", "status"):
+        try:
+            if args.verb == "dump":
+                print(signal_dump.request_dump(args.pid, args.timeout))
+            else:
+                sys.stdout.write(signal_dump.render_status(
+                    signal_dump.status(args.pid, args.timeout)))
+        except HeaptraceError as e:
+            raise HeaptraceError(f"{args.verb}: {e}") from None
         return 0
     if args.verb in ("leaks", "timeline", "report"):
         selection = Selection(lines=True, focus=getattr(args, "focus", None),
