@@ -143,10 +143,11 @@ def test_symbolz_names_only_addresses_inside_a_function():
         for line in f.read().splitlines():
             addr, name = line.split("\t")
             answer[int(addr, 16)] = name
-    keep, churn, grow, last, after, one = asked
+    keep, churn, grow, last, after, one, qsort = asked
     assert answer.get(keep) == "keep_small" and answer.get(churn) == "churn", answer
     assert answer.get(grow) == "grow" and answer.get(last) == "keep_small", answer
     assert answer.get(after) != "keep_small" and one not in answer, answer
+    assert answer.get(qsort) == "qsort", answer  # a stripped library: .dynsym
 
 
 # The same profiles served over HTTP by a running service
