@@ -48,16 +48,17 @@ static void pad(struct outbuf *o, uint64_t v, int width)
 	out_u64(o, v);
 }
 
-static void sum(void *arg, uint32_t stack, uint64_t live, uint64_t unjoined)
+static void sum(void *arg, const struct thread_group *g)
 {
 	struct page *p = arg;
-	(void)stack;
-	p->live += live;
-	p->unjoined += unjoined;
+	p->live += g->live;
+	p->unjoined += g->unjoined;
 }
 
-static void row(void *arg, uint32_t stack, uint64_t live, uint64_t unjoined)
+static void row(void *arg, const struct thread_group *g)
 {
+	uint32_t stack = g->stack;
+	uint64_t live = g->live, unjoined = g->unjoined;
 	struct page *p = arg;
 	struct outbuf *o = p->o;
 	if (!p->rows++)
