@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -221,6 +222,15 @@ void config_load(void)
 
 	load_uint("HEAPTRACE_RATE", 1, 1ULL << 40, &c->rate,
 		  "is not a whole number of bytes from 1 to 2^40", "524288");
+
+	/* Without HEAPTRACE_SEED, a seed from the clock; either way it is in
+	 * every dump, so any sampled run can be replayed. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->seed = ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) ^
+		  ((uint64_t)getpid() << 40);
+	load_uint("HEAPTRACE_SEED", 0, UINT64_MAX / 2, &c->seed,
+		  "is not a whole number from 0 to 2^63", "(from the clock)");
 
 	const char *s = getenv("HEAPTRACE_INTERVAL");
 	if (s && parse_seconds_ms(s, &c->interval_ms))

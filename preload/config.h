@@ -10,6 +10,7 @@
 
 struct ht_config {
 	uint64_t rate;          /* mean bytes between samples; 1 = all */
+	uint64_t seed;          /* the sampler's: HEAPTRACE_SEED, else the clock's */
 	uint64_t interval_ms;   /* periodic dumps; 0 = off */
 	char dir[4096];         /* absolute dump directory */
 	char fallback_base[4096]; /* $TMPDIR or /tmp: see dumpdir.h */

@@ -170,6 +170,7 @@ static void put_header(struct outbuf *o, const struct snapshot *d,
 	kv_str(o, "exe", exe);
 	put_cmdline(o);
 	kv_u64(o, "rate", ht_config.rate);
+	kv_u64(o, "seed", ht_config.seed);
 	out_str(o, "# interval_s: ");
 	out_fixed3(o, (double)ht_config.interval_ms / 1000.0);
 	out_str(o, "\n");

@@ -40,6 +40,10 @@ static inline enum sample_verdict sample_check(size_t n)
 	return sample_skip(n) ? SAMPLE_NO : sampler_slow(&ht_thread, n);
 }
 
+/* Called first thing in a thread started through pthread_create: its
+ * creation order (1, 2, ...; the main thread is 0) picks its random stream. */
+void sampler_thread_start(uint64_t order);
+
 /* Objects one sample of n bytes stands for (1/p); 1 at rate 1. */
 double sampler_weight(uint64_t n);
 

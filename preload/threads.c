@@ -22,6 +22,7 @@
 #include "intalloc.h"
 #include "outbuf.h"
 #include "real.h"
+#include "sampler.h"
 #include "thread_state.h"
 #include "stacktab.h"
 #include "tracer_state.h"
@@ -46,12 +47,14 @@ struct start_arg {
 	void *arg;
 	uint32_t stack;
 	int detached;
+	uint64_t order; /* creation order, for the sampler's stream */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_entry *threads;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static uint64_t threads_created; /* under lock */
 
 /* Under lock. */
 static struct thread_entry *entry_for(pthread_t id)
@@ -103,6 +106,7 @@ static void *thread_start(void *p)
 {
 	struct start_arg a = *(struct start_arg *)p;
 	int was = guard_enter();
+	sampler_thread_start(a.order);
 	/* The thread's descriptor sits above its stack (x86-64 glibc). */
 	unwind_thread_start((uintptr_t)pthread_self());
 	pthread_mutex_lock(&lock);
@@ -130,6 +134,8 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 	pthread_once(&key_once, make_key);
 	pthread_mutex_lock(&lock);
 	struct start_arg *a = int_alloc(sizeof(*a));
+	if (a)
+		a->order = ++threads_created;
 	pthread_mutex_unlock(&lock);
 	if (!a) {
 		guard_restore(was);

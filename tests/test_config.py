@@ -79,6 +79,10 @@ def test_bad_max_frames():
     bad_value("HEAPTRACE_MAX_FRAMES", "64", ("max_frames", "64"))
 
 
+def test_bad_seed():
+    bad_value("HEAPTRACE_SEED", "(from the clock)")
+
+
 def test_bad_keep():
     bad_value("HEAPTRACE_KEEP", "64")
 
