@@ -21,7 +21,7 @@ import lib
 
 
 class Service:
-    """tests/progs/http_service under heaptrace with HTTP on a free port
+    """tests/progs/web_service under heaptrace with HTTP on a free port
     (port 0: the control socket says which)."""
 
     def __init__(self, leak=0, env_extra=None, **config):
@@ -30,12 +30,12 @@ class Service:
         config.setdefault("rate", 1)
         env = lib.traced_env(self.dir, **config)
         env.update(env_extra or {})
-        self.proc = subprocess.Popen([lib.prog("http_service"), str(leak)], env=env,
+        self.proc = subprocess.Popen([lib.prog("web_service"), str(leak)], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         if self.proc.stdout.readline() != "ready\n":
             self.proc.kill()
-            raise AssertionError(f"http_service did not start: {self.proc.stderr.read()!r}")
+            raise AssertionError(f"web_service did not start: {self.proc.stderr.read()!r}")
         status = lib.run_tool("status", str(self.proc.pid)).stdout
         self.address = re.search(r"^http: (\S+)$", status, re.M).group(1)
         self.url = f"http://{self.address}"
@@ -51,9 +51,9 @@ class Service:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()
-            raise AssertionError("http_service did not stop on SIGTERM") from None
+            raise AssertionError("web_service did not stop on SIGTERM") from None
         if out != "done\n" or self.proc.returncode != 0:
-            raise AssertionError(f"http_service: {out!r} exit {self.proc.returncode}: {err!r}")
+            raise AssertionError(f"web_service: {out!r} exit {self.proc.returncode}: {err!r}")
         return err
 
     def kill(self):
@@ -171,7 +171,7 @@ def test_token():
     finally:
         service.kill()
     # A token file that cannot be read turns HTTP off, said once.
-    proc = subprocess.run([lib.prog("http_service")], env=lib.traced_env(
+    proc = subprocess.run([lib.prog("web_service")], env=lib.traced_env(
         d, http="127.0.0.1:0", http_token_file=os.path.join(d, "missing")),
         capture_output=True, text=True, timeout=30, input="",
         preexec_fn=lambda: signal.alarm(2))

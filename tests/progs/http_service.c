@@ -1,74 +1,54 @@
-/* A service for tests/test_http.py: holds 16 blocks of 10000 bytes, runs
- * 3 threads that wait and leaves 2 that exited unjoined (all started from
- * start_threads), then leaks argv[1] bytes (default 0) from leak_tick
- * every 100 ms until SIGTERM (at most 120 s). Prints "ready" when its
- * threads are in place and "done" at the end, exit status 0: what a
- * client of the HTTP endpoint must never change. */
-#include <pthread.h>
-#include <signal.h>
+/* A service with a known heap for the HTTP endpoint's tests
+ * (tests/test_profile.py): it allocates, says "ready", then for each line
+ * "grow" on stdin allocates once more and answers "grown"; it exits at
+ * end of input.
+ *
+ * At HEAPTRACE_RATE=1, per function:
+ *   keep_small: in use 10 x 1000 B, allocated 10 x 1000 B
+ *   churn:      in use  5 x 2048 B, allocated 20 x 2048 B
+ *   grow:       in use  8 x 4096 B, allocated  8 x 4096 B, per line */
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
+#include <string.h>
 
-void *held[16];
-static volatile sig_atomic_t stop;
-static int gate[2];
+/* Global, and read at the end, so that the compiler keeps every malloc. */
+void *keep[4096];
+int nkeep;
+void *churned[20];
 
-static void on_term(int sig)
+void keep_small(void)
 {
-	(void)sig;
-	stop = 1;
+	for (int i = 0; i < 10; i++)
+		keep[nkeep++] = malloc(1000);
 }
 
-void *waiting(void *arg)
+void churn(void)
 {
-	char c;
-	while (read(gate[0], &c, 1) < 0)
-		;
-	return arg;
+	for (int i = 0; i < 20; i++)
+		churned[i] = calloc(1, 2048);
+	for (int i = 5; i < 20; i++)
+		free(churned[i]);
 }
 
-void *quick(void *arg)
+void grow(void)
 {
-	return arg;
+	for (int i = 0; i < 8 && nkeep < 4096; i++)
+		keep[nkeep++] = malloc(4096);
 }
 
-void start_threads(pthread_t *waiters)
+int main(void)
 {
-	pthread_t t;
-	for (int i = 0; i < 3; i++)
-		pthread_create(&waiters[i], NULL, waiting, NULL);
-	for (int i = 0; i < 2; i++)
-		pthread_create(&t, NULL, quick, NULL);
-}
-
-void *leak_tick(size_t n)
-{
-	return n ? malloc(n) : NULL;
-}
-
-int main(int argc, char **argv)
-{
-	size_t leak = argc > 1 ? (size_t)atol(argv[1]) : 0;
-	pthread_t waiters[3];
-	signal(SIGTERM, on_term);
-	for (int i = 0; i < 16; i++)
-		held[i] = malloc(10000);
-	if (pipe(gate))
-		return 1;
-	start_threads(waiters);
-	usleep(100000); /* the quick ones have exited */
+	char line[64];
+	keep_small();
+	churn();
 	printf("ready\n");
 	fflush(stdout);
-	for (int i = 0; i < 1200 && !stop; i++) {
-		void *volatile p = leak_tick(leak);
-		(void)p;
-		usleep(100000);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (strcmp(line, "grow\n") == 0) {
+			grow();
+			printf("grown\n");
+			fflush(stdout);
+		}
 	}
-	if (write(gate[1], "xxx", 3) != 3)
-		return 1;
-	for (int i = 0; i < 3; i++)
-		pthread_join(waiters[i], NULL);
-	printf("done\n");
-	return held[0] == NULL;
+	return keep[0] == NULL;
 }
