@@ -1,6 +1,6 @@
-/* A service for tests/test_http.py (the endpoint itself; tests/progs/
- * http_service.c serves tests/test_profile.py): holds 16 blocks of 10000 bytes, runs
- * 3 threads that wait and leaves 2 that exited unjoined (all started from
+/* A service for tests/test_http.py, the endpoint itself (http_service.c
+ * is tests/test_profile.py's): holds 16 blocks of 10000 bytes, runs 3
+ * threads that wait and leaves 2 that exited unjoined (all started from
  * start_threads), then leaks argv[1] bytes (default 0) from leak_tick
  * every 100 ms until SIGTERM (at most 120 s). Prints "ready" when its
  * threads are in place and "done" at the end, exit status 0: what a
