@@ -84,8 +84,7 @@ __attribute__((constructor)) static void tracer_start(void)
 	exec_env_apply();
 	if (!ht_real.malloc) {
 		tracer_fail("cannot find the real malloc with dlsym(RTLD_NEXT)");
-	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity,
-				 ht_config.max_frames) ||
+	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity) ||
 		   livemap_init(&ht_live, ht_config.live_capacity)) {
 		tracer_fail("cannot map memory for the tables");
 	} else {
@@ -98,6 +97,19 @@ __attribute__((constructor)) static void tracer_start(void)
 	/* Dumps are written even when sampling failed: they say why. */
 	dumper_start();
 	t->guard = 0;
+}
+
+/* Once per process, when the stack table first refuses a new stack: the
+ * dumps count what is lost, this says which variable makes room. */
+static void say_table_full(void)
+{
+	static _Atomic int said;
+	if (atomic_load_explicit(&ht_stacks.dropped_full, memory_order_relaxed) &&
+	    !atomic_exchange(&said, 1))
+		ht_log("the stack table is full (%llu stacks); samples of new "
+		       "stacks are dropped and counted in # dropped_stack_table: "
+		       "raise HEAPTRACE_STACKS to keep them",
+		       (unsigned long long)ht_stacks.limit);
 }
 
 void tracer_record_alloc(void *p, size_t n)
@@ -124,6 +136,8 @@ void tracer_record_alloc(void *p, size_t n)
 		stack_count(r, w, w * (double)n);
 		livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
 			       tracer_now_ticks());
+	} else {
+		say_table_full();
 	}
 	t->guard = 0;
 	errno = saved;
