@@ -2,10 +2,13 @@
  * program: it is reported once, on one line, and the default is used. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -112,6 +115,120 @@ static int parse_ages(const char *s, struct ht_config *c)
 	return 0;
 }
 
+/* A number of bytes with an optional binary suffix: "512M", "16MiB", "2g",
+ * "4096". */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char num[24];
+	size_t n = strspn(s, "0123456789");
+	uint64_t v, shift = 0;
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_uint(num, 0, UINT64_MAX, &v))
+		return -1;
+	const char *u = s + n;
+	if (*u) {
+		const char *units = "KMGT";
+		const char *at = strchr(units, *u & ~0x20);
+		if (!at)
+			return -1;
+		shift = 10 * (uint64_t)(at - units + 1);
+		u++;
+		if (!strcmp(u, "iB") || !strcmp(u, "B") || !strcmp(u, "b"))
+			u += strlen(u);
+		if (*u || v > UINT64_MAX >> shift)
+			return -1;
+	}
+	*out = v << shift;
+	return 0;
+}
+
+/* HEAPTRACE_PEAK_STEP: "N%" (of the last peak, at least 16 MiB), a size,
+ * or 0 (off). */
+static int parse_peak_step(const char *s, struct ht_config *c)
+{
+	size_t n = strlen(s);
+	uint64_t v;
+	if (n > 1 && s[n - 1] == '%') {
+		char num[8];
+		if (n - 1 >= sizeof(num))
+			return -1;
+		memcpy(num, s, n - 1);
+		num[n - 1] = '\0';
+		if (parse_uint(num, 1, 1000, &v))
+			return -1;
+		c->peak_step_pct = (unsigned)v;
+		c->peak_step_bytes = 16ULL << 20;
+		return 0;
+	}
+	if (parse_size(s, &v))
+		return -1;
+	c->peak_step_pct = 0;
+	c->peak_step_bytes = v;
+	return 0;
+}
+
+/* HEAPTRACE_RSS_LIMIT: a size (RSS), or a fraction "0.8" of the cgroup's
+ * memory.max (its memory.current is compared), or 0 (off). */
+static int parse_rss_limit(const char *s, struct ht_config *c)
+{
+	if (s[0] == '0' && s[1] == '.') {
+		uint64_t frac;
+		size_t digits = strlen(s + 2);
+		if (digits == 0 || digits > 3 || parse_uint(s + 2, 0, 999, &frac))
+			return -1;
+		for (; digits < 3; digits++)
+			frac *= 10;
+		if (frac == 0)
+			return -1;
+		c->rss_limit_permille = (unsigned)frac;
+		c->rss_limit_bytes = 0;
+		return 0;
+	}
+	c->rss_limit_permille = 0;
+	return parse_size(s, &c->rss_limit_bytes);
+}
+
+/* HEAPTRACE_HTTP: "PORT", ":PORT", "localhost:PORT", "A.B.C.D:PORT" or
+ * "[V6]:PORT". No name lookup: getaddrinfo allocates from the program's
+ * heap. Loopback unless an address is named. */
+static int parse_http(const char *s, struct ht_config *c)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	const char *port_text = colon ? colon + 1 : s;
+	size_t host_len = colon ? (size_t)(colon - s) : 0;
+	uint64_t port;
+	if (parse_uint(port_text, 0, 65535, &port) || host_len >= sizeof(host))
+		return -1;
+	memcpy(host, s, host_len);
+	host[host_len] = '\0';
+	memset(&c->http_addr, 0, sizeof(c->http_addr));
+	if (host_len > 2 && host[0] == '[' && host[host_len - 1] == ']') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->http_addr;
+		host[host_len - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -1;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		c->http_addr_len = sizeof(*a);
+		c->http_public = !IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+		return 0;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)&c->http_addr;
+	if (!host_len || !strcmp(host, "localhost"))
+		ht_snprintf(host, sizeof(host), "127.0.0.1");
+	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -1;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	c->http_addr_len = sizeof(*a);
+	c->http_public = (ntohl(a->sin_addr.s_addr) >> 24) != 127;
+	return 0;
+}
+
 /* One line, whole: an overlong value is shortened, not the message. */
 static void bad(const char *var, const char *value, const char *why,
 		const char *dflt)
@@ -182,6 +299,15 @@ void config_load(void)
 	load_uint("HEAPTRACE_RATE", 1, 1ULL << 40, &c->rate,
 		  "is not a whole number of bytes from 1 to 2^40", "524288");
 
+	/* Without HEAPTRACE_SEED, a seed from the clock; either way it is in
+	 * every dump, so any sampled run can be replayed. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->seed = ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec) ^
+		  ((uint64_t)getpid() << 40);
+	load_uint("HEAPTRACE_SEED", 0, UINT64_MAX / 2, &c->seed,
+		  "is not a whole number from 0 to 2^63", "(from the clock)");
+
 	const char *s = getenv("HEAPTRACE_INTERVAL");
 	if (s && parse_seconds_ms(s, &c->interval_ms))
 		bad("HEAPTRACE_INTERVAL", s,
@@ -232,6 +358,30 @@ void config_load(void)
 	c->stack_capacity = (uint32_t)stacks;
 	c->live_capacity = (uint32_t)live;
 
+	c->peak_step_pct = 10;
+	c->peak_step_bytes = 16ULL << 20;
+	s = getenv("HEAPTRACE_PEAK_STEP");
+	if (s && parse_peak_step(s, c)) {
+		bad("HEAPTRACE_PEAK_STEP", s,
+		    "is not a percentage (10%), a size (64M) or 0 (off)", "10%");
+		c->peak_step_pct = 10;
+		c->peak_step_bytes = 16ULL << 20;
+	}
+	s = getenv("HEAPTRACE_RSS_LIMIT");
+	if (s && parse_rss_limit(s, c)) {
+		bad("HEAPTRACE_RSS_LIMIT", s,
+		    "is not a size (512M), a fraction of the cgroup's memory.max "
+		    "(0.8) or 0 (off)", "0 (off)");
+		c->rss_limit_bytes = 0;
+		c->rss_limit_permille = 0;
+	}
+	s = getenv("HEAPTRACE_ALLOC_STEP");
+	if (s && parse_size(s, &c->alloc_step)) {
+		bad("HEAPTRACE_ALLOC_STEP", s, "is not a size (1G) or 0 (off)",
+		    "0 (off)");
+		c->alloc_step = 0;
+	}
+
 	c->dump_mode = 0600;
 	s = getenv("HEAPTRACE_DUMP_MODE");
 	if (s && parse_mode(s, &c->dump_mode))
@@ -244,6 +394,21 @@ void config_load(void)
 		c->compress = 1;
 	else if (s && strcmp(s, "0") && strcmp(s, "none"))
 		bad("HEAPTRACE_COMPRESS", s, "is not 1, gzip, 0 or none", "0");
+
+	s = getenv("HEAPTRACE_HTTP");
+	if (s && *s) {
+		if (parse_http(s, c))
+			bad("HEAPTRACE_HTTP", s,
+			    "is not PORT, ADDR:PORT or [ADDR]:PORT with a "
+			    "numeric ADDR or localhost",
+			    "(none): HTTP is not served");
+		else
+			c->http = 1;
+	}
+	s = getenv("HEAPTRACE_HTTP_TOKEN_FILE");
+	if (s && *s)
+		ht_snprintf(c->http_token_file, sizeof(c->http_token_file),
+			    "%s", s);
 
 	/* Read now: the program may change its environment later, and getenv
 	 * then is no longer safe from the dump thread. */

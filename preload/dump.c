@@ -170,6 +170,7 @@ static void put_header(struct outbuf *o, const struct snapshot *d,
 	kv_str(o, "exe", exe);
 	put_cmdline(o);
 	kv_u64(o, "rate", ht_config.rate);
+	kv_u64(o, "seed", ht_config.seed);
 	out_str(o, "# interval_s: ");
 	out_fixed3(o, (double)ht_config.interval_ms / 1000.0);
 	out_str(o, "\n");
@@ -319,6 +320,10 @@ int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
 
 void dump_file_name(int pid, unsigned seq, char *name, size_t size)
 {
-	ht_snprintf(name, size, "heaptrace.%d.%04u.heap%s", pid, seq,
-		    ht_config.compress ? ".gz" : "");
+	if (seq == DUMP_SEQ_PEAK)
+		ht_snprintf(name, size, "heaptrace.%d.peak.heap%s", pid,
+			    ht_config.compress ? ".gz" : "");
+	else
+		ht_snprintf(name, size, "heaptrace.%d.%04u.heap%s", pid, seq,
+			    ht_config.compress ? ".gz" : "");
 }

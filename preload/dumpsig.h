@@ -14,7 +14,7 @@ void dumpsig_install(void);
 
 enum dumpsig_state dumpsig_state(void);
 
-/* In a forked child: it owns the signal as its parent did. */
-void dumpsig_forked(void);
+/* Fork hook (lifecycle.h): the child owns the signal as its parent did. */
+void dumpsig_postfork_child(void);
 
 #endif

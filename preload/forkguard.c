@@ -13,7 +13,13 @@
  * walks: one shared counter would be a cache line all threads write.
  * A thread that forks from a signal handler while it was itself in a walk
  * does not wait for itself, and the wait is bounded, so fork never hangs
- * on heaptrace. */
+ * on heaptrace.
+ *
+ * The child starts its counts afresh: a thread that had just raised its
+ * stripe when the fork happened (it would have seen `forking` and backed
+ * out) does not exist there, and a count it left would make every fork of
+ * the child wait out the bound. Only the forking thread's own walk, if it
+ * forked from a handler in the middle of one, is still counted. */
 #include "forkguard.h"
 
 #include <sched.h>
@@ -61,7 +67,7 @@ void forkguard_leave(void)
 	atomic_fetch_sub(my_stripe(), 1);
 }
 
-void forkguard_prepare(void)
+void forkguard_prefork(void)
 {
 	struct timespec start, now;
 	atomic_store(&forking, 1);
@@ -74,7 +80,15 @@ void forkguard_prepare(void)
 	}
 }
 
-void forkguard_done(void)
+void forkguard_postfork_parent(void)
 {
+	atomic_store(&forking, 0);
+}
+
+void forkguard_postfork_child(void)
+{
+	for (int i = 0; i < INSIDE_STRIPES; i++)
+		atomic_store(&inside[i].n, 0);
+	atomic_store(my_stripe(), walking);
 	atomic_store(&forking, 0);
 }

@@ -8,8 +8,10 @@
 int forkguard_enter(void);
 void forkguard_leave(void);
 
-/* pthread_atfork handlers. */
-void forkguard_prepare(void);
-void forkguard_done(void);
+/* Fork hooks (lifecycle.h): walks stand aside for the fork; the child
+ * counts none but its own. */
+void forkguard_prefork(void);
+void forkguard_postfork_parent(void);
+void forkguard_postfork_child(void);
 
 #endif

@@ -320,7 +320,17 @@ int symbolz_write(struct outbuf *o, const char *body, size_t len)
 	return err;
 }
 
-void profile_forked(void)
+void profile_prefork(void)
 {
-	pthread_mutex_init(&profile_lock, NULL);
+	pthread_mutex_lock(&profile_lock);
+}
+
+void profile_postfork_parent(void)
+{
+	pthread_mutex_unlock(&profile_lock);
+}
+
+void profile_postfork_child(void)
+{
+	pthread_mutex_unlock(&profile_lock);
 }

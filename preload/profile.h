@@ -51,8 +51,10 @@ int profile_write_text(struct outbuf *o, const struct heap_base *base);
  * .symtab/.dynsym symbol of the mapped file. */
 int symbolz_write(struct outbuf *o, const char *body, size_t len);
 
-/* In a forked child (from the fork handler): the parent's server thread
- * is gone, and with it any request it was serving. */
-void profile_forked(void);
+/* Fork hooks (lifecycle.h): the profile lock, outside the dump lock, is
+ * held across fork, so the child never inherits a snapshot half-taken. */
+void profile_prefork(void);
+void profile_postfork_parent(void);
+void profile_postfork_child(void);
 
 #endif

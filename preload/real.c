@@ -11,7 +11,7 @@
 
 #include "livemap.h"
 #include "log.h"
-#include "sampler.h"
+#include "thread_state.h"
 
 struct ht_real ht_real;
 

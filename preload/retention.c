@@ -78,7 +78,7 @@ void retention_add(unsigned seq)
 	n_kept--;
 }
 
-void retention_forked(void)
+void retention_postfork_child(void)
 {
 	n_kept = 0;
 }

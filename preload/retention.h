@@ -7,8 +7,9 @@
  * remain. Under the dump lock, right after the dump. */
 void retention_add(unsigned seq);
 
-/* In a forked child: its files are its own, none yet. */
-void retention_forked(void);
+/* Fork hook (lifecycle.h), under the dump lock the dumper holds across
+ * fork: the child's files are its own, none yet. */
+void retention_postfork_child(void);
 
 /* Removes temporary files left in the directory the next dump goes to by
  * writers of our euid that were killed mid-dump (their process no longer

@@ -6,24 +6,35 @@
 #include "sampler.h"
 
 #include <math.h>
-#include <time.h>
 
 #include "config.h"
 #include "real.h"
-#include "tracer.h"
+#include "tracer_state.h"
 
-__thread struct ht_thread ht_thread;
+/* This thread's place in creation order (see sampler_thread_start). */
+static __thread uint64_t thread_order;
+
+void sampler_thread_start(uint64_t order)
+{
+	thread_order = order;
+}
+
+/* Each thread's stream is a function of the process's seed and the
+ * thread's creation order only, so a run with HEAPTRACE_SEED replays its
+ * samples. splitmix64's finalizer spreads neighbouring orders apart. */
+static uint64_t thread_seed(void)
+{
+	uint64_t z = ht_config.seed + thread_order * 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	return z ? z : 0x2545f4914f6cdd1dULL;
+}
 
 static uint64_t next_random(struct ht_thread *t)
 {
-	if (!t->rng) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		t->rng = ((uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ULL) ^
-			 ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
-		if (!t->rng)
-			t->rng = 0x2545f4914f6cdd1dULL;
-	}
+	if (!t->rng)
+		t->rng = thread_seed();
 	uint64_t x = t->rng;
 	x ^= x >> 12;
 	x ^= x << 25;

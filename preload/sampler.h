@@ -1,4 +1,5 @@
-/* Byte-weighted Poisson sampling, and the per-thread state of the hot path.
+/* Byte-weighted Poisson sampling, on the per-thread state of
+ * thread_state.h.
  *
  * Each thread counts down the bytes left until its next sample. An
  * allocation of n bytes is sampled when n >= countdown, which happens with
@@ -12,15 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct ht_thread {
-	uint64_t countdown; /* bytes before the next sample; 0 = slow path */
-	uint64_t rng;       /* xorshift64* state; 0 = not yet seeded */
-	int guard;          /* inside the tracer: allocations are untraced */
-	int resolving;      /* looking up the real allocator */
-	uintptr_t stack_hi; /* above every frame of this thread; 0 = unknown */
-};
-
-extern __thread struct ht_thread ht_thread;
+#include "thread_state.h"
 
 enum sample_verdict {
 	SAMPLE_NO,   /* call the real allocator, record nothing */
@@ -46,6 +39,10 @@ static inline enum sample_verdict sample_check(size_t n)
 {
 	return sample_skip(n) ? SAMPLE_NO : sampler_slow(&ht_thread, n);
 }
+
+/* Called first thing in a thread started through pthread_create: its
+ * creation order (1, 2, ...; the main thread is 0) picks its random stream. */
+void sampler_thread_start(uint64_t order);
 
 /* Objects one sample of n bytes stands for (1/p); 1 at rate 1. */
 double sampler_weight(uint64_t n);

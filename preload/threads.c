@@ -6,7 +6,11 @@
  * only after the thread's destructors ran, so the entry it removes always
  * exists by then. A detach that comes before the thread registered leaves
  * a marker the thread finds. Detached threads leave the registry when they
- * exit; joinable ones stay, as "unjoined", until joined. */
+ * exit; joinable ones stay, as "unjoined", until joined.
+ *
+ * The lock also serialises intalloc.c. It is held across fork (taken in
+ * the prefork hook), so that a child never inherits the registry or a
+ * chunk of intalloc half-updated by a thread that does not exist there. */
 #include "threads.h"
 
 #include <pthread.h>
@@ -19,8 +23,9 @@
 #include "outbuf.h"
 #include "real.h"
 #include "sampler.h"
+#include "thread_state.h"
 #include "stacktab.h"
-#include "tracer.h"
+#include "tracer_state.h"
 #include "unwind.h"
 
 #define HASH_NONFATAL_OOM 1
@@ -42,12 +47,14 @@ struct start_arg {
 	void *arg;
 	uint32_t stack;
 	int detached;
+	uint64_t order; /* creation order, for the sampler's stream */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_entry *threads;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static uint64_t threads_created; /* under lock */
 
 /* Under lock. */
 static struct thread_entry *entry_for(pthread_t id)
@@ -98,8 +105,8 @@ static void make_key(void)
 static void *thread_start(void *p)
 {
 	struct start_arg a = *(struct start_arg *)p;
-	struct ht_thread *t = &ht_thread;
-	t->guard = 1;
+	int was = guard_enter();
+	sampler_thread_start(a.order);
 	/* The thread's descriptor sits above its stack (x86-64 glibc). */
 	unwind_thread_start((uintptr_t)pthread_self());
 	pthread_mutex_lock(&lock);
@@ -112,7 +119,7 @@ static void *thread_start(void *p)
 	}
 	pthread_mutex_unlock(&lock);
 	pthread_setspecific(exit_key, (void *)1);
-	t->guard = 0;
+	guard_restore(was);
 	return a.fn(a.arg);
 }
 
@@ -121,16 +128,17 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 {
 	if (!ht_real.pthread_create)
 		real_resolve();
-	struct ht_thread *t = &ht_thread;
-	if (t->guard)
+	if (ht_thread.guard)
 		return ht_real.pthread_create(id, attr, fn, arg);
-	t->guard = 1;
+	int was = guard_enter();
 	pthread_once(&key_once, make_key);
 	pthread_mutex_lock(&lock);
 	struct start_arg *a = int_alloc(sizeof(*a));
+	if (a)
+		a->order = ++threads_created;
 	pthread_mutex_unlock(&lock);
 	if (!a) {
-		t->guard = 0;
+		guard_restore(was);
 		return ht_real.pthread_create(id, attr, fn, arg);
 	}
 	a->fn = fn;
@@ -148,7 +156,7 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 			  : stacktab_intern(&ht_stacks, frames, (uint32_t)n);
 		a->stack = r ? stacktab_id(&ht_stacks, r) : 0;
 	}
-	t->guard = 0;
+	guard_restore(was);
 	int rc = ht_real.pthread_create(id, attr, thread_start, a);
 	if (rc) {
 		pthread_mutex_lock(&lock);
@@ -198,10 +206,11 @@ struct stack_count {
 	UT_hash_handle hh;
 };
 
-void threads_put(struct outbuf *o)
+void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
+			     uint64_t unjoined),
+		  void *arg)
 {
 	struct stack_count *counts = NULL, *c, *tmp;
-	uint64_t live = 0, unjoined = 0;
 	struct thread_entry *e, *etmp;
 	pthread_mutex_lock(&lock);
 	HASH_ITER(hh, threads, e, etmp)
@@ -223,29 +232,15 @@ void threads_put(struct outbuf *o)
 			}
 		}
 		if (e->exited)
-			c->unjoined++, unjoined++;
+			c->unjoined++;
 		else
-			c->live++, live++;
+			c->live++;
 	}
 	pthread_mutex_unlock(&lock);
 	HASH_ITER(hh, counts, c, tmp)
 	{
-		out_str(o, "# threads: ");
-		out_u64(o, c->live);
-		out_str(o, " ");
-		out_u64(o, c->unjoined);
-		out_str(o, " @");
-		if (c->stack) {
-			const struct stack_rec *r = stacktab_rec(&ht_stacks, c->stack);
-			out_frames(o, r->frames, r->nframes);
-		}
-		out_str(o, "\n");
+		fn(arg, c->stack, c->live, c->unjoined);
 	}
-	out_str(o, "# threads_total: ");
-	out_u64(o, live);
-	out_str(o, " ");
-	out_u64(o, unjoined);
-	out_str(o, "\n");
 	pthread_mutex_lock(&lock);
 	HASH_ITER(hh, counts, c, tmp)
 	{
@@ -255,8 +250,60 @@ void threads_put(struct outbuf *o)
 	pthread_mutex_unlock(&lock);
 }
 
-void threads_forked(void)
+struct put_state {
+	struct outbuf *o;
+	uint64_t live, unjoined;
+};
+
+static void put_group(void *arg, uint32_t stack, uint64_t live,
+		      uint64_t unjoined)
 {
-	pthread_mutex_init(&lock, NULL);
-	threads = NULL; /* the other threads are gone in the child */
+	struct put_state *p = arg;
+	struct outbuf *o = p->o;
+	p->live += live;
+	p->unjoined += unjoined;
+	out_str(o, "# threads: ");
+	out_u64(o, live);
+	out_str(o, " ");
+	out_u64(o, unjoined);
+	out_str(o, " @");
+	if (stack) {
+		const struct stack_rec *r = stacktab_rec(&ht_stacks, stack);
+		out_frames(o, r->frames, r->nframes);
+	}
+	out_str(o, "\n");
+}
+
+void threads_put(struct outbuf *o)
+{
+	struct put_state p = {o, 0, 0};
+	threads_each(put_group, &p);
+	out_str(o, "# threads_total: ");
+	out_u64(o, p.live);
+	out_str(o, " ");
+	out_u64(o, p.unjoined);
+	out_str(o, "\n");
+}
+
+void threads_prefork(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void threads_postfork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+/* Only the forking thread runs in the child: the others' entries go. */
+void threads_postfork_child(void)
+{
+	pthread_t self = pthread_self();
+	struct thread_entry *e, *tmp;
+	HASH_ITER(hh, threads, e, tmp)
+	{
+		if (!pthread_equal(e->id, self))
+			drop(e);
+	}
+	pthread_mutex_unlock(&lock);
 }

@@ -1,21 +1,21 @@
-/* Brings the tracer up (from a constructor, so that dlopen and thread
- * creation never happen inside a malloc call), and records samples.
- * Allocations made before the constructor runs are simply not sampled. */
+/* Brings the tables and the unwinder up (lifecycle.c calls it from the
+ * library's constructor, so that dlopen never happens inside a malloc
+ * call), and records samples. Allocations made before that are simply not
+ * sampled. */
 #include "tracer.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
-#include "dumper.h"
-#include "exec_env.h"
-#include "livemap.h"
 #include "log.h"
+#include "livemap.h"
 #include "real.h"
 #include "sampler.h"
 #include "stacktab.h"
+#include "tracer_state.h"
+#include "triggers.h"
 #include "unwind.h"
 
 /* __libc_stack_end points at argc; argv and the environment lie above
@@ -23,28 +23,8 @@
 #define MAIN_STACK_SLACK 256
 extern void *__libc_stack_end;
 
-static _Atomic int state = TRACER_OFF;
-static const char *_Atomic error_text;
 static uint64_t start_mono_ns;
 static uint64_t start_unix_ns;
-
-int tracer_state(void)
-{
-	return atomic_load_explicit(&state, memory_order_acquire);
-}
-
-void tracer_fail(const char *why)
-{
-	const char *none = NULL;
-	if (atomic_compare_exchange_strong(&error_text, &none, why))
-		ht_log("%s; sampling stops, the program runs on", why);
-	atomic_store(&state, TRACER_FAILED);
-}
-
-const char *tracer_error(void)
-{
-	return atomic_load(&error_text);
-}
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -64,24 +44,20 @@ uint64_t tracer_start_unix_ns(void)
 	return start_unix_ns;
 }
 
-void tracer_forked(void)
+static void start_clock(void)
 {
 	start_mono_ns = clock_ns(CLOCK_MONOTONIC_COARSE);
 	start_unix_ns = clock_ns(CLOCK_REALTIME);
 }
 
-__attribute__((constructor)) static void tracer_start(void)
+void tracer_postfork_child(void)
 {
-	int off = TRACER_OFF;
-	if (!atomic_compare_exchange_strong(&state, &off, TRACER_STARTING))
-		return;
-	struct ht_thread *t = &ht_thread;
-	t->guard = 1;
-	if (!ht_real.malloc)
-		real_resolve();
-	tracer_forked();
-	config_load();
-	exec_env_apply();
+	start_clock();
+}
+
+void tracer_init(void)
+{
+	start_clock();
 	if (!ht_real.malloc) {
 		tracer_fail("cannot find the real malloc with dlsym(RTLD_NEXT)");
 	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity) ||
@@ -92,11 +68,15 @@ __attribute__((constructor)) static void tracer_start(void)
 			unwind_thread_start((uintptr_t)__libc_stack_end +
 					    MAIN_STACK_SLACK);
 		unwind_init();
-		atomic_store_explicit(&state, TRACER_ON, memory_order_release);
+		tracer_on();
 	}
-	/* Dumps are written even when sampling failed: they say why. */
-	dumper_start();
-	t->guard = 0;
+}
+
+/* The bytes one sample of n stands for, as the heap estimate counts it:
+ * the same on its free, so that the estimate returns to where it was. */
+static int64_t sample_bytes(uint64_t n)
+{
+	return (int64_t)(sampler_weight(n) * (double)n);
 }
 
 /* Once per process, when the stack table first refuses a new stack: the
@@ -116,9 +96,7 @@ void tracer_record_alloc(void *p, size_t n)
 {
 	if (!p)
 		return;
-	struct ht_thread *t = &ht_thread;
-	int saved = errno;
-	t->guard = 1;
+	int saved = errno, was = guard_enter();
 	livemap_prefetch(&ht_live, p); /* arrives while we unwind */
 	uintptr_t frames[HT_MAX_FRAMES_LIMIT];
 	int nf = unwind_capture(frames, (int)ht_config.max_frames);
@@ -134,18 +112,29 @@ void tracer_record_alloc(void *p, size_t n)
 		 * publishes the count too). A sample the full map drops is
 		 * still counted allocated, and is simply never in use. */
 		stack_count(r, w, w * (double)n);
-		livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
-			       tracer_now_ticks());
+		int live = livemap_insert(&ht_live, p, n,
+					  stacktab_id(&ht_stacks, r),
+					  tracer_now_ticks());
+		triggers_sampled(sample_bytes(n), live);
 	} else {
 		say_table_full();
 	}
-	t->guard = 0;
+	guard_restore(was);
 	errno = saved;
 }
 
 void tracer_reattach(void *p, const struct live_sample *s)
 {
-	livemap_insert(&ht_live, p, s->size, s->stack, s->time);
+	if (livemap_insert(&ht_live, p, s->size, s->stack, s->time))
+		triggers_sampled(sample_bytes(s->size), 1);
+}
+
+int tracer_take(void *p, struct live_sample *s)
+{
+	if (!livemap_remove(&ht_live, p, s))
+		return 0;
+	triggers_freed(sample_bytes(s->size));
+	return 1;
 }
 
 int tracer_record_free(void *p)
@@ -153,6 +142,6 @@ int tracer_record_free(void *p)
 	struct live_sample s;
 	if (bootstrap_owns(p))
 		return 1;
-	livemap_remove(&ht_live, p, &s);
+	tracer_take(p, &s);
 	return 0;
 }

@@ -1,13 +1,15 @@
-/* The tracer's lifecycle and the slow path that records samples. */
+/* The tracer's start and the slow path that records samples. */
 #ifndef HEAPTRACE_TRACER_H
 #define HEAPTRACE_TRACER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum tracer_state { TRACER_OFF, TRACER_STARTING, TRACER_ON, TRACER_FAILED };
+#include "tracer_state.h"
 
-int tracer_state(void);
+/* Maps the tables and loads the unwinder, then turns sampling on, or fails
+ * it with the reason (tracer_state.h). Once, after config_load(). */
+void tracer_init(void);
 
 /* Records a sampled block (nothing if p is NULL). errno is preserved. */
 void tracer_record_alloc(void *p, size_t n);
@@ -18,14 +20,12 @@ void tracer_record_alloc(void *p, size_t n);
 int tracer_record_free(void *p);
 
 /* realloc support: realloc takes p's record out of the live map first
- * (livemap_remove); when the real realloc fails and p is still the
- * program's, this puts it back. */
+ * (tracer_take: 1 and its entry in *s if p was a live sample); when the
+ * real realloc fails and p is still the program's, tracer_reattach puts
+ * it back. */
 struct live_sample;
+int tracer_take(void *p, struct live_sample *s);
 void tracer_reattach(void *p, const struct live_sample *s);
-
-/* Stops sampling for good, saying why once; the next dump records it. */
-void tracer_fail(const char *why);
-const char *tracer_error(void);
 
 /* Time since tracing started, in ticks of 1/TRACER_TICKS_PER_S second,
  * for allocation ages: fine enough for 1-second age buckets, and 32 bits
@@ -36,7 +36,7 @@ uint32_t tracer_now_ticks(void);
 /* CLOCK_REALTIME when tracing started in this process, in ns. */
 uint64_t tracer_start_unix_ns(void);
 
-/* In a forked child: restart the clock of this process. */
-void tracer_forked(void);
+/* Fork hook (lifecycle.h): the child's clock starts at the fork. */
+void tracer_postfork_child(void);
 
 #endif

@@ -30,7 +30,7 @@
 #include "forkguard.h"
 #include "log.h"
 #include "real.h"
-#include "sampler.h"
+#include "thread_state.h"
 
 #define STR2(x) #x
 #define STR(x) STR2(x)

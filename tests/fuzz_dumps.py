@@ -92,7 +92,7 @@ class Hang(Exception):
 
 
 class Addr2line:
-    """symbols.run_addr2line's answers from one long-lived addr2line per
+    """symbols.run_addr2line's answers from one long-lived eu-addr2line per
     file: the batch, then a sentinel address to know where its answer ends."""
 
     def __init__(self):
@@ -102,7 +102,7 @@ class Addr2line:
         proc = self.procs.get(path)
         if proc is None:
             proc = self.procs[path] = subprocess.Popen(
-                ["addr2line", "-a", "-f", "-i", "-C", "-e", path], stdin=subprocess.PIPE,
+                [*symbols.EU_ADDR2LINE, "-e", path], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         proc.stdin.write("".join(f"0x{a:x}\n" for a in vaddrs) + SENTINEL + "\n")
         proc.stdin.flush()

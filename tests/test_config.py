@@ -79,6 +79,10 @@ def test_bad_max_frames():
     bad_value("HEAPTRACE_MAX_FRAMES", "64", ("max_frames", "64"))
 
 
+def test_bad_seed():
+    bad_value("HEAPTRACE_SEED", "(from the clock)")
+
+
 def test_bad_keep():
     bad_value("HEAPTRACE_KEEP", "64")
 
@@ -97,6 +101,18 @@ def test_bad_live():
 
 def test_bad_unwind():
     bad_value("HEAPTRACE_UNWIND", "cfi", ("unwinder", "cfi+libunwind"))
+
+
+def test_bad_peak_step():
+    bad_value("HEAPTRACE_PEAK_STEP", "10%")
+
+
+def test_bad_rss_limit():
+    bad_value("HEAPTRACE_RSS_LIMIT", "0 (off)")
+
+
+def test_bad_alloc_step():
+    bad_value("HEAPTRACE_ALLOC_STEP", "0 (off)")
 
 
 def test_bad_signal():

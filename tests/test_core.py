@@ -34,3 +34,38 @@ def test_frame_rule_cache_under_tsan_gives_the_rules_read():
     # CFA in rbp once its prologue is done
     if not m or int(m.group(1)) < 3000 or int(m.group(2)) < 100:
         raise AssertionError(f"unexpected summary: {proc.stdout!r}")
+
+
+# The live map's seqlock fences (see docs/reliability.md, "The seqlock"):
+# on x86-64 they compile to nothing, so no run here can see them missing;
+# on arm64 each is one barrier instruction. The preload's livemap.c is
+# compiled for arm64 and each fence must be there.
+SEQLOCK_FENCES = {"livemap_insert": "dmb ish", "livemap_foreach": "dmb ishld"}
+
+
+def _functions(asm):
+    """{function: [its instructions, operands separated by one space]} of
+    `clang -S` output."""
+    out, name = {}, None
+    for line in asm.splitlines():
+        m = re.match(r"^([A-Za-z_]\w*):", line)
+        if m:
+            name = m.group(1)
+            out[name] = []
+        elif name and line.startswith("\t") and not line.strip().startswith("."):
+            out[name].append(" ".join(line.split()))
+    return out
+
+
+def test_live_map_seqlock_fences():
+    src = os.path.join(lib.ROOT, "preload", "livemap.c")
+    proc = lib.run(["clang", "--target=aarch64-linux-gnu", "-ffreestanding", "-std=c11",
+                    "-O2", "-D_GNU_SOURCE", "-S", "-o", "-", src], check=False)
+    if proc.returncode:
+        raise AssertionError(f"clang cannot compile livemap.c for arm64: {proc.stderr[-1000:]}")
+    funcs = _functions(proc.stdout)
+    for name, barrier in SEQLOCK_FENCES.items():
+        if barrier not in funcs.get(name, []):
+            raise AssertionError(
+                f"{name} compiled for arm64 has no `{barrier}`: the seqlock's fence is gone "
+                f"(the {'writer' if 'insert' in name else 'reader'} side, see preload/livemap.c)")

@@ -1,8 +1,10 @@
 """Symbolization by the heaptrace command: a PIE executable, a non-PIE
 executable, a shared library and -O2 C++ with an inlined member function
 template, each from a program that writes a dump of itself
-(tests/progs/sym/selfdump.h); build-id mismatches, missing files, and one
-addr2line process per file."""
+(tests/progs/sym/selfdump.h); a lambda inlined into main; a stripped
+program with exported symbols, alone and with its debug file found by
+.gnu_debuglink and by build id; build-id mismatches, missing files, and one
+eu-addr2line process per file."""
 import os
 import re
 import shutil
@@ -154,11 +156,11 @@ def test_missing_file_keeps_module_offset():
         raise AssertionError(f"sym_pie+{offset:#x} not in {nodes}")
 
 
-def test_addr2line_runs_once_per_file():
+def test_line_tool_runs_once_per_file():
     d = lib.tmpdir()
     log = os.path.join(d, "calls")
-    wrapper = os.path.join(d, "addr2line")
-    real = shutil.which("addr2line")
+    wrapper = os.path.join(d, "eu-addr2line")
+    real = shutil.which("eu-addr2line")
     with open(wrapper, "w") as f:
         f.write(f'#!/bin/sh\necho "$*" >> {log}\nexec {real} "$@"\n')
     os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IEXEC)
@@ -174,4 +176,135 @@ def test_addr2line_runs_once_per_file():
     with open(log) as f:
         calls = sorted(c.rsplit("/", 1)[1] for c in f.read().splitlines())
     if calls != ["libsym_shlib.so", "sym_shlib"]:
-        raise AssertionError(f"addr2line calls: {calls}")
+        raise AssertionError(f"eu-addr2line calls: {calls}")
+
+
+def test_lambda_inlined_into_main_keeps_its_frame():
+    dump = self_dump("sym_lambda")
+    line = markers("lambda.cc")
+    src = os.path.join(SYM_SRC, "lambda.cc")
+    nodes, _ = top_lines(dump)
+    expect = {f"operator() {src}:{line['lambda_body']}": (100, 100),
+              f"main {src}:{line['lambda_main']}": (0, 100)}
+    if {k: v for k, v in nodes.items() if k.startswith(("main ", "operator"))} != expect:
+        raise AssertionError(f"{nodes} lacks {expect}")
+
+
+# ---- stripped files and their separate debug files -----------------------
+
+STRIPPED = "sym_stripped"
+
+
+def stripped_copy(with_debug=None):
+    """A directory holding a copy of the stripped program, alone or with its
+    debug file (with_debug: "beside" or ".debug"); returns (dir, exe)."""
+    d = lib.tmpdir()
+    exe = os.path.join(d, STRIPPED)
+    shutil.copy(lib.prog(STRIPPED), exe)
+    if with_debug:
+        target = os.path.join(d, with_debug) if with_debug != "beside" else d
+        os.makedirs(target, exist_ok=True)
+        shutil.copy(lib.prog(STRIPPED) + ".debug", target)
+    return d, exe
+
+
+def build_id(path):
+    return re.search(r"Build ID: ([0-9a-f]+)", lib.run(["readelf", "-n", path]).stdout).group(1)
+
+
+def exported_functions(path):
+    """{name: (start, end)} of the FUNC symbols in readelf's view of path."""
+    out = lib.run(["readelf", "--syms", "--dyn-syms", "-W", path]).stdout
+    found = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[3] == "FUNC" and f[6] != "UND":
+            start = int(f[1], 16)
+            found.setdefault(f[7].split("@")[0], (start, start + int(f[2], 0)))
+    return found
+
+
+def expected_stripped_nodes(src, line):
+    return {f"stripped_exported {src}:{line['stripped_exported']}": (100, 100),
+            f"stripped_static_one {src}:{line['stripped_static_one']}": (200, 200),
+            f"stripped_static_two {src}:{line['stripped_static_two']}": (300, 300),
+            f"main {src}:{line['stripped_main_exported']}": (0, 100),
+            f"main {src}:{line['stripped_main_one']}": (0, 200),
+            f"main {src}:{line['stripped_main_two']}": (0, 300)}
+
+
+def stripped_nodes(dump, env=None):
+    """The program's own nodes of a top of dump (libc's left out)."""
+    proc = lib.run_tool("top", "--lines", "--unit", "B", "--nodefraction", "0", dump,
+                        env=env)
+    nodes = lib.parse_top(proc.stdout)[0]
+    return ({k: v for k, v in nodes.items() if "libc" not in k}, proc.stderr)
+
+
+def check_debug_found(dump, env=None):
+    nodes, stderr = stripped_nodes(dump, env)
+    line = markers("stripped.c")
+    expect = expected_stripped_nodes(os.path.join(SYM_SRC, "stripped.c"), line)
+    if nodes != expect:
+        raise AssertionError(f"{nodes} != {expect} ({stderr!r})")
+    return stderr
+
+
+def check_stripped_alone(dump, exe, stderr, nodes):
+    """Exported functions named (and only where they contain the address),
+    static ones module+offset, one warning saying how to get symbols."""
+    functions = exported_functions(exe)
+    named = {k for k in nodes if not k.startswith(STRIPPED + "+0x")}
+    if named != {"stripped_exported", "main"}:
+        raise AssertionError(f"named nodes {named} in {nodes}")
+    if nodes["stripped_exported"] != (100, 100) or nodes["main"] != (0, 600):
+        raise AssertionError(nodes)
+    # Every address of the dump in the program lies inside the function
+    # readelf gives the name of, or is shown as an offset.
+    start = exe_mapping_start(dump, STRIPPED)
+    for count, _, _, _, addresses in lib.dump_samples(dump):
+        site_offset = addresses[0] - 1 - start
+        static = count in (2, 3)
+        s, e = functions["stripped_exported"]
+        if static == (s <= site_offset < e):
+            raise AssertionError(f"site {site_offset:#x} of sample {count} vs {s:#x}-{e:#x}")
+    offsets = sorted(k for k in nodes if k.startswith(STRIPPED + "+0x"))
+    if len(offsets) != 2 or any(nodes[k][0] not in (200, 300) for k in offsets):
+        raise AssertionError(f"static sites {offsets} in {nodes}")
+    warnings = [w for w in stderr.splitlines() if exe in w]
+    if len(warnings) != 1 or "stripped" not in warnings[0] or "DEBUGINFOD_URLS" not in warnings[0]:
+        raise AssertionError(f"warnings: {stderr!r}")
+
+
+def test_stripped_names_only_functions_that_contain_the_address():
+    d, exe = stripped_copy()
+    dump = self_dump(STRIPPED, d, exe)
+    proc = lib.run_tool("top", "--unit", "B", "--nodefraction", "0", dump)
+    nodes = lib.parse_top(proc.stdout)[0]
+    check_stripped_alone(dump, exe, proc.stderr, nodes)
+
+
+def test_debug_file_by_gnu_debuglink_beside_and_in_dot_debug():
+    for where in ("beside", ".debug"):
+        d, exe = stripped_copy(where)
+        stderr = check_debug_found(self_dump(STRIPPED, d, exe))
+        if stderr:
+            raise AssertionError(f"{where}: {stderr!r}")
+
+
+def test_debug_file_by_build_id_under_a_debug_root():
+    d, exe = stripped_copy()
+    root = lib.tmpdir()
+    bid = build_id(exe)
+    target = os.path.join(root, ".build-id", bid[:2])
+    os.makedirs(target)
+    shutil.copy(lib.prog(STRIPPED) + ".debug", os.path.join(target, bid[2:] + ".debug"))
+    env = dict(os.environ, HEAPTRACE_DEBUG_PATH=root)
+    dump = self_dump(STRIPPED, d, exe)
+    if check_debug_found(dump, env):
+        raise AssertionError("warnings with the debug file found")
+    # The same file under root + the program's directory, by debuglink.
+    os.makedirs(root + d)
+    shutil.copy(lib.prog(STRIPPED) + ".debug", root + d)
+    shutil.rmtree(os.path.join(root, ".build-id"))
+    check_debug_found(dump, env)

@@ -27,8 +27,23 @@ $(B)/tests/sym_inline: $(SYM_DIR)/inline.cc $(SYM_DIR)/selfdump.h
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 $(WARN) -O2 -g -fno-omit-frame-pointer -o $@ $<
 
+# A lambda inlined into main (eu-addr2line -i keeps its frame).
+$(B)/tests/sym_lambda: $(SYM_DIR)/lambda.cc $(SYM_DIR)/selfdump.h
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 $(WARN) -O2 -g -fno-omit-frame-pointer -o $@ $<
+
+# A stripped executable with exported symbols; its debug part goes to
+# sym_stripped.debug, linked back by .gnu_debuglink.
+$(B)/tests/sym_stripped: $(SYM_DIR)/stripped.c $(SYM_DIR)/selfdump.h
+	@mkdir -p $(@D)
+	$(CC) $(SYM_CFLAGS) -rdynamic -Wl,--build-id -o $@.full $<
+	objcopy --only-keep-debug $@.full $@.debug
+	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@
+	rm -f $@.full
+
 EXTRA_TEST_PROGS += $(B)/tests/sym_pie $(B)/tests/sym_nopie \
-	$(B)/tests/libsym_shlib.so $(B)/tests/sym_shlib $(B)/tests/sym_inline
+	$(B)/tests/libsym_shlib.so $(B)/tests/sym_shlib $(B)/tests/sym_inline \
+	$(B)/tests/sym_lambda $(B)/tests/sym_stripped
 
 # C++ exceptions across a dlopen()ed library (tests/test_cxx.py).
 CXX_THROW_DIR := tests/progs/cxx_throw
@@ -67,6 +82,13 @@ $(B)/tests/rules_tsan: tests/core/rules.c preload/cfi.c preload/arena.c $(PRELOA
 		-o $@ tests/core/rules.c preload/cfi.c preload/arena.c
 
 EXTRA_TEST_PROGS += $(B)/tests/rules_tsan
+
+# The fork guard's reset in a forked child (tests/core/forkguard_child.c).
+$(B)/tests/forkguard_child: tests/core/forkguard_child.c preload/forkguard.c preload/stripe.c $(PRELOAD_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ tests/core/forkguard_child.c preload/forkguard.c preload/stripe.c
+
+EXTRA_TEST_PROGS += $(B)/tests/forkguard_child
 
 # Hostile programs (tests/test_hostile.py) that need more than the default
 # rule: a library owning SIGUSR1 linked into its program, a dlopen()ed

@@ -4,7 +4,7 @@ status (2 for bad input, 1 for other failures) instead of a traceback."""
 import argparse
 import sys
 
-from . import (flame, graph, launch, leaks, pprof_proto, report, signal_dump, threads,
+from . import (flame, graph, launch, leaks, peak, pprof_proto, report, signal_dump, threads,
                timeline, top)
 from .errors import HeaptraceError
 from .profile import DEFAULT_TYPE, SAMPLE_TYPES, Selection, load_profile, select_stacks
@@ -88,6 +88,9 @@ def build_parser():
     _selection_options(p)
     _table_options(p)
     p.add_argument("--base", metavar="OLD", help="subtract the dump OLD first")
+    p.add_argument("--peak", action="store_true",
+                   help="the peak dump of DUMP's process instead: what held memory "
+                   "at the highest point of the run")
     _min_age_option(p)
     p.add_argument("dump", metavar="DUMP")
 
@@ -151,6 +154,11 @@ def build_parser():
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for the file (default 10)")
     p.add_argument("pid", type=int, metavar="PID")
+
+    p = verbs.add_parser("status", help="what a traced process does now (its control socket)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the answer (default 10)")
+    p.add_argument("pid", type=int, metavar="PID")
     return parser
 
 
@@ -174,8 +182,15 @@ def _write(path, data):
 def run_verb(args, warn):
     if args.verb == "run":
         return launch.run(args.command, args.rate, args.interval, args.dir)
-    if args.verb == "dump":
-        print(signal_dump.request_dump(args.pid, args.timeout))
+    if args.verb in ("dump", "status"):
+        try:
+            if args.verb == "dump":
+                print(signal_dump.request_dump(args.pid, args.timeout))
+            else:
+                sys.stdout.write(signal_dump.render_status(
+                    signal_dump.status(args.pid, args.timeout)))
+        except HeaptraceError as e:
+            raise HeaptraceError(f"{args.verb}: {e}") from None
         return 0
     if args.verb in ("leaks", "timeline", "report"):
         selection = Selection(lines=True, focus=getattr(args, "focus", None),
@@ -190,6 +205,8 @@ def run_verb(args, warn):
         else:
             _write(args.output, report.render_report(analysed, short))
         return 0
+    if getattr(args, "peak", False):
+        args.dump = peak.find(args.dump)
     profile = load_profile(args.dump, warn)
     if args.verb == "pprof":
         _write(args.output, pprof_proto.encode(profile))

@@ -19,9 +19,12 @@ INT64_MAX = (1 << 63) - 1
 HEADER_RE = re.compile(
     r"^heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *([a-z_0-9]+)(?:/(\d+))? *$",
     re.ASCII)
+# The addresses are checked one by one as they are converted (_HexValues):
+# a character class scans a long stack faster than a repeated group.
 SAMPLE_RE = re.compile(
-    r"^ *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@((?: +0x[0-9a-fA-F]+)*) *$",
+    r"^ *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@( [ 0-9a-fA-Fx]*)?$",
     re.ASCII)
+ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]+", re.ASCII)
 MAPS_RE = re.compile(
     r"^([0-9a-f]+)-([0-9a-f]+) +([-rwxps]{4}) +([0-9a-f]+) +[0-9a-f]+:[0-9a-f]+ +\d+ *(.*)$",
     re.ASCII)
@@ -36,6 +39,17 @@ KINDS = {
     # Go's legacy text: its rate is twice the sampling period.
     "heap": (True, lambda rate: rate // 2),
 }
+
+
+class _HexValues(dict):
+    """"0x..." -> its value, each distinct address converted once: a big
+    dump repeats a few thousand addresses millions of times."""
+
+    def __missing__(self, text):
+        if not ADDRESS_RE.fullmatch(text):
+            raise ValueError(text)
+        value = self[text] = int(text, 16)
+        return value
 
 
 @dataclass
@@ -91,6 +105,7 @@ class Dump:
     age_bounds: tuple = None
     mappings: list = field(default_factory=list)
     _starts: list = field(default_factory=list, repr=False)
+    hex_values: dict = field(default_factory=lambda: _HexValues(), repr=False)
 
     @property
     def is_heaptrace(self):
@@ -171,6 +186,8 @@ def _decode(path, data):
 def _int64(path, lineno, digits):
     """An ASCII decimal number of a header or sample line (the regular
     expressions take only ASCII digits), at most INT64_MAX."""
+    if len(digits) < 19:
+        return int(digits)
     digits = digits.lstrip("0") or "0"
     if len(digits) > 19 or int(digits) > INT64_MAX:
         raise InputError(path, lineno, f"number {digits[:24]}{'...' if len(digits) > 24 else ''}"
@@ -272,7 +289,10 @@ def _parse_sample(dump, lineno, text):
         if count == 0 and size != 0:
             raise InputError(dump.path, lineno,
                              f"{what} count is 0 but {what} bytes is {size}")
-    addresses = [int(a, 16) for a in m.group(5).split()]
+    try:
+        addresses = list(map(dump.hex_values.__getitem__, (m.group(5) or "").split()))
+    except ValueError as e:
+        raise InputError(dump.path, lineno, f"malformed address {str(e)[:24]!r}") from None
     dump.samples.append(RawSample(c, b, ac, ab, addresses))
 
 

@@ -7,6 +7,8 @@ unsampled as pprof does, with locations (address, mapping, inlined frames).
 The allocator's own frames at the leaf end of each stack (malloc, operator
 new, libheaptrace.so, ...) are removed here, as pprof's drop_frames does.
 Thread creation stacks (`# threads:`) are symbolized along with the rest."""
+import itertools
+import operator
 import os
 import re
 from dataclasses import dataclass
@@ -33,12 +35,19 @@ LIBC_MODULE = "libc.so"
 PRELOAD_MODULE = "libheaptrace.so"
 
 
-@dataclass
+@dataclass(eq=False)
 class Location:
     id: int
     address: int
     mapping: object
     frames: tuple
+
+    def __post_init__(self):
+        # Node names by function and by line, computed once per location
+        # rather than once per frame of every stack.
+        self.names = tuple(node_name(f, False) for f in self.frames)
+        self.line_names = tuple(node_name(f, True) for f in self.frames)
+        self.allocator = all(is_allocator_frame(f) for f in self.frames)
 
 
 @dataclass
@@ -76,53 +85,57 @@ class _Builder:
     def __init__(self, dump, warn):
         self.dump = dump
         self.locations = []
-        self.by_address = {}
         self.trimmed = {}
-        addresses = {a - 1 for s in dump.samples + dump.threads for a in s.addresses if a}
-        self.symbols = Symbolizer(dump, warn).symbolize(sorted(addresses))
+        # Every return address once, in order of first appearance (the
+        # locations' ids follow it), gathered at C speed: a big dump has
+        # millions of frames.
+        raw = dict.fromkeys(itertools.chain.from_iterable(
+            s.addresses for s in itertools.chain(dump.samples, dump.threads)))
+        raw.pop(0, None)
+        symbols = Symbolizer(dump, warn).symbolize(sorted(a - 1 for a in raw))
+        # Keyed by the address as written; the location is of address - 1.
+        self.by_raw = {a: self._new_location(a - 1, *symbols[a - 1]) for a in raw}
 
     def _new_location(self, address, mapping, frames):
         loc = Location(len(self.locations) + 1, address, mapping, frames)
         self.locations.append(loc)
         return loc
 
-    def location(self, address):
-        loc = self.by_address.get(address)
-        if loc is None:
-            mapping, frames = self.symbols[address]
-            loc = self.by_address[address] = self._new_location(address, mapping, frames)
-        return loc
+    def locations_of(self, addresses):
+        if 0 in addresses:
+            addresses = [a for a in addresses if a]
+        return list(map(self.by_raw.__getitem__, addresses))
 
     def prune(self, locs):
         """Drops allocator frames from the leaf end; the leaf location keeps
         only its frames outside the allocator."""
         i = 0
-        while i < len(locs) and all(is_allocator_frame(f) for f in locs[i].frames):
+        while i < len(locs) and locs[i].allocator:
             i += 1
         if i == len(locs):
             return locs
-        locs = locs[i:]
+        if i:
+            locs = locs[i:]
         frames = locs[0].frames
-        j = 0
-        while is_allocator_frame(frames[j]):
-            j += 1
-        if j:
-            leaf = self.trimmed.get(locs[0].id)
-            if leaf is None:
-                leaf = self.trimmed[locs[0].id] = self._new_location(
-                    locs[0].address, locs[0].mapping, frames[j:])
-            locs = [leaf] + locs[1:]
-        return locs
+        if not is_allocator_frame(frames[0]):
+            return locs
+        leaf = self.trimmed.get(locs[0].id)
+        if leaf is None:
+            j = 1
+            while is_allocator_frame(frames[j]):
+                j += 1
+            leaf = self.trimmed[locs[0].id] = self._new_location(
+                locs[0].address, locs[0].mapping, frames[j:])
+        return [leaf] + locs[1:]
 
     def build(self):
         samples = []
+        scale = self.dump.scale
         for raw in self.dump.samples:
-            values = [*self.dump.scale(raw.alloc_count, raw.alloc_bytes),
-                      *self.dump.scale(raw.inuse_count, raw.inuse_bytes)]
-            locs = [self.location(a - 1) for a in raw.addresses if a]
-            samples.append(Sample(values, self.prune(locs), raw))
-        threads = [ThreadGroup(t.live, t.unjoined,
-                               [self.location(a - 1) for a in t.addresses if a])
+            values = [*scale(raw.alloc_count, raw.alloc_bytes),
+                      *scale(raw.inuse_count, raw.inuse_bytes)]
+            samples.append(Sample(values, self.prune(self.locations_of(raw.addresses)), raw))
+        threads = [ThreadGroup(t.live, t.unjoined, self.locations_of(t.addresses))
                    for t in self.dump.threads]
         return Profile(self.dump, samples, self.locations, threads)
 
@@ -240,6 +253,7 @@ def select_stacks(profile, selection, base=None):
     ignore = _compile(selection.ignore, "--ignore")
     if selection.min_age is not None and not selection.sample_type.startswith("inuse"):
         raise HeaptraceError("--min-age applies to the in-use types only")
+    names_of = operator.attrgetter("line_names" if selection.lines else "names")
     merged = {}
     for sign, prof in ((1, profile), (-1, base)):
         if prof is None:
@@ -247,8 +261,7 @@ def select_stacks(profile, selection, base=None):
         first_old = (None if selection.min_age is None
                      else first_old_bucket(prof.dump, selection.min_age))
         for sample in prof.samples:
-            names = tuple(node_name(f, selection.lines)
-                          for loc in sample.locations for f in loc.frames)
+            names = tuple(itertools.chain.from_iterable(map(names_of, sample.locations)))
             if focus and not any(focus.search(n) for n in names):
                 continue
             if ignore and any(ignore.search(n) for n in names):

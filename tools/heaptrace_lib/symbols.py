@@ -1,24 +1,43 @@
 """Symbolization: from a return address in a dump to the source frames it
-stands for. Each address is placed in its MAPPED_LIBRARIES entry, turned
-into the file's link-time address through the ELF program headers (right for
-PIE executables, shared libraries and non-PIE executables alike), and all
-addresses of one file go to a single `addr2line -a -f -i -C` process. A file
-that is missing, unreadable or rebuilt (its GNU build id differs from the
-dump's) is reported once and its frames stay `module+0xoffset`. Answers are
-kept for the life of the command: the dumps of a series share their files
-and most of their addresses."""
+stands for, never to a wrong name.
+
+Each address is placed in its MAPPED_LIBRARIES entry and turned into the
+file's link-time address through the ELF program headers (right for PIE
+executables, shared libraries and non-PIE executables alike). A frame is
+named only after a function that contains the address: a DWARF subprogram
+(with its inlined calls, lambdas included, from one `eu-addr2line -i`
+process per file fed all its addresses; binutils addr2line drops some
+inline frames and names an address after the nearest preceding symbol
+however far past its end), or else a sized .symtab/.dynsym symbol
+[value, value + size). Otherwise the frame is `module+0xoffset`, and a
+stripped file says so once with where its symbols would come from.
+
+DWARF and .symtab also come from a separate debug file: by build id under
+each debug root (/usr/lib/debug, or HEAPTRACE_DEBUG_PATH), by
+.gnu_debuglink (beside the file, in .debug/, under each root), and from
+debuginfod (DEBUGINFOD_URLS). A file that is missing, unreadable or rebuilt
+(its GNU build id differs from the dump's) is reported once and its frames
+stay `module+0xoffset`. Answers are kept for the life of the command: the
+dumps of a series share their files and most of their addresses."""
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 
-from .elf import NotElf, read_elf
-from .errors import HeaptraceError
+from .debuginfod import Client
+from .elf import FunctionTable, NotElf, read_elf
 
 ADDRESS_LINE_RE = re.compile(r"^0x[0-9a-f]+$")
+LOCATION_RE = re.compile(r"^(.*?):(\d+)(?::\d+)?$")
+DEFAULT_DEBUG_ROOTS = "/usr/lib/debug"
+# eu-addr2line: -a echoes each address, so answers are matched to requests.
+EU_ADDR2LINE = ("eu-addr2line", "-a", "-f", "-i", "-C")
 
-# {(path, inode, size, mtime): {vaddr: [(function, file, line)]}}
-_answers = {}
+# {(path, inode, size, mtime): _Object}
+_objects = {}
+# {mangled: demangled}
+_demangled = {}
 
 
 @dataclass(frozen=True)
@@ -39,7 +58,9 @@ def _module_frame(mapping, address):
 
 
 def _parse_addr2line(text):
-    """addr2line -a -f -i output -> {vaddr: [(function, file, line)]}."""
+    """eu-addr2line -a -f -i output -> {vaddr: [(function, file, line)]},
+    innermost frame first. An inlined frame's name reads `f inlined at
+    file:line in g`; a location is file:line[:column] or ??:0."""
     result = {}
     current = None
     lines = text.split("\n")
@@ -52,42 +73,110 @@ def _parse_addr2line(text):
             continue
         if current is None or i + 1 >= len(lines):
             break
-        location = lines[i + 1].split(" (discriminator")[0]
-        file, _, lineno = location.rpartition(":")
-        current.append((line, "" if file in ("", "??") else file,
-                        int(lineno) if lineno.isdigit() else 0))
+        name = line.split(" inlined at ", 1)[0]
+        m = LOCATION_RE.match(lines[i + 1])
+        file, lineno = (m.group(1), int(m.group(2))) if m else ("", 0)
+        current.append((name, "" if file in ("", "??") else file, lineno))
         i += 2
     return result
 
 
 def run_addr2line(path, vaddrs):
-    """All frames of vaddrs (link-time addresses) in the ELF file at path,
-    from one addr2line process: {vaddr: [(function, file, line)]}."""
+    """All DWARF frames of vaddrs (link-time addresses) in the ELF file at
+    path, from one eu-addr2line process: {vaddr: [(function, file, line)]}.
+    The process is kept from debuginfod: heaptrace finds the debug file."""
     request = "".join(f"0x{a:x}\n" for a in vaddrs)
-    try:
-        proc = subprocess.run(["addr2line", "-a", "-f", "-i", "-C", "-e", path],
-                              input=request, capture_output=True, text=True,
-                              timeout=600)
-    except FileNotFoundError:
-        raise HeaptraceError("addr2line not found; install binutils") from None
-    except subprocess.TimeoutExpired:
-        raise HeaptraceError(f"addr2line on {path} did not finish in 600 s") from None
+    env = {k: v for k, v in os.environ.items() if k != "DEBUGINFOD_URLS"}
+    proc = subprocess.run([*EU_ADDR2LINE, "-e", path], input=request,
+                          capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:
         return {}
     return _parse_addr2line(proc.stdout)
 
 
-def _lookup(path, vaddrs):
-    """run_addr2line's answers for vaddrs, asking only for the ones this
-    file (as it is on disk now) has not been asked about before."""
+def demangle(names):
+    """{name: demangled} for C++ names, from one c++filt process for the
+    names not seen before; other names stand for themselves."""
+    todo = sorted({n for n in names if n.startswith("_Z") and n not in _demangled})
+    if todo and shutil.which("c++filt"):
+        proc = subprocess.run(["c++filt"], input="\n".join(todo) + "\n",
+                              capture_output=True, text=True, timeout=600)
+        out = proc.stdout.split("\n")
+        if proc.returncode == 0 and len(out) > len(todo):
+            _demangled.update(zip(todo, out))
+    return {n: _demangled.get(n, n) for n in names}
+
+
+def debug_roots():
+    """The directories separate debug files live under."""
+    text = os.environ.get("HEAPTRACE_DEBUG_PATH", DEFAULT_DEBUG_ROOTS)
+    return [d for d in text.split(":") if d]
+
+
+def _candidates(info):
+    """Where the debug file of info may be, in gdb's order: by build id,
+    then by .gnu_debuglink."""
+    roots = debug_roots()
+    if len(info.build_id) > 2:
+        for root in roots:
+            yield os.path.join(root, ".build-id", info.build_id[:2],
+                               info.build_id[2:] + ".debug")
+    link = info.debuglink()
+    if link:
+        directory = os.path.dirname(os.path.realpath(info.path))
+        yield os.path.join(directory, link)
+        yield os.path.join(directory, ".debug", link)
+        for root in roots:
+            yield os.path.join(root + directory, link)
+
+
+def _matching(info, path):
+    """The ElfInfo of a debug file at path if it belongs to info's file."""
+    try:
+        debug = read_elf(path)
+    except (OSError, NotElf):
+        return None
+    if os.path.realpath(path) == os.path.realpath(info.path):
+        return None
+    if info.build_id and debug.build_id != info.build_id:
+        return None
+    if debug.has_dwarf or debug.has_symtab:
+        return debug
+    return None
+
+
+class _Object:
+    """What one ELF file can say about its addresses: its DWARF (its own or
+    its debug file's), its function symbols, its answers so far."""
+
+    def __init__(self, info, debuginfod):
+        self.info = info
+        self.debug = None
+        if not (info.has_dwarf and info.has_symtab):
+            self.debug = next(filter(None, (_matching(info, c) for c in _candidates(info))),
+                              None)
+            if self.debug is None and debuginfod:
+                fetched = debuginfod.debuginfo(info.build_id, info.path)
+                if fetched:
+                    self.debug = _matching(info, fetched)
+        self.dwarf = next((e.path for e in (info, self.debug) if e and e.has_dwarf), None)
+        self.stripped = not any(e and (e.has_dwarf or e.has_symtab) for e in (info, self.debug))
+        self.functions = FunctionTable()
+        for e in (info, self.debug):
+            if e is not None:
+                e.add_functions(self.functions)
+        self.functions.finish()
+        # vaddr -> ([(function, file, line)] from DWARF, raw containing symbol)
+        self.answers = {}
+
+
+def _object(path, debuginfod):
     st = os.stat(path)
-    known = _answers.setdefault((path, st.st_ino, st.st_size, st.st_mtime_ns), {})
-    missing = sorted(v for v in vaddrs if v not in known)
-    if missing:
-        found = run_addr2line(path, missing)
-        for vaddr in missing:
-            known[vaddr] = found.get(vaddr, [])
-    return known
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
+    obj = _objects.get(key)
+    if obj is None:
+        obj = _objects[key] = _Object(read_elf(path), debuginfod)
+    return obj
 
 
 class Symbolizer:
@@ -97,13 +186,14 @@ class Symbolizer:
     def __init__(self, dump, warn):
         self.dump = dump
         self.warn = warn
+        self.debuginfod = Client(warn)
 
-    def _usable_file(self, real):
-        """The ElfInfo of a mapping's file if its frames can be trusted."""
+    def _usable_object(self, real):
+        """The _Object of a mapping's file if its frames can be trusted."""
         if not real.startswith("/"):
             return None
         try:
-            info = read_elf(real)
+            obj = _object(real, self.debuginfod)
         except OSError as e:
             self.warn(f"{real}: {e.strerror or e}; its frames are shown as module+offset")
             return None
@@ -111,11 +201,37 @@ class Symbolizer:
             self.warn(f"{real}: not a readable ELF file; its frames are shown as module+offset")
             return None
         expected = self.dump.build_id_for(real)
-        if expected and info.build_id and expected != info.build_id:
-            self.warn(f"{real}: build id {info.build_id} differs from the dump's "
+        if expected and obj.info.build_id and expected != obj.info.build_id:
+            self.warn(f"{real}: build id {obj.info.build_id} differs from the dump's "
                       f"{expected} (rebuilt since?); its frames are shown as module+offset")
             return None
-        return info
+        return obj
+
+    def _dwarf_frames(self, obj, vaddrs):
+        if obj.dwarf is None or not vaddrs:
+            return {}
+        try:
+            return run_addr2line(obj.dwarf, vaddrs)
+        except FileNotFoundError:
+            self.warn("eu-addr2line not found (install elfutils): frames are named "
+                      "from symbol tables only, without file:line or inlined calls")
+        except subprocess.TimeoutExpired:
+            self.warn(f"eu-addr2line on {obj.dwarf} did not finish in 600 s: its frames "
+                      "are named from symbol tables only")
+        obj.dwarf = None
+        return {}
+
+    def _lookup(self, obj, vaddrs):
+        """Fills obj.answers for the vaddrs it has not answered yet: the
+        DWARF frames when a subprogram holds the address (the outermost
+        has a source line), and the symbol that contains it."""
+        missing = sorted(v for v in vaddrs if v not in obj.answers)
+        found = self._dwarf_frames(obj, missing)
+        for vaddr in missing:
+            frames = found.get(vaddr, [])
+            if not (frames and frames[-1][1]):
+                frames = []
+            obj.answers[vaddr] = (frames, obj.functions.lookup(vaddr))
 
     def symbolize(self, addresses):
         """{address: (mapping, tuple of Frame innermost first)}."""
@@ -126,23 +242,50 @@ class Symbolizer:
             result[address] = (mapping, (_module_frame(mapping, address),))
             if mapping is not None and mapping.path:
                 by_file.setdefault(mapping.path, []).append((address, mapping))
+        named = []
         for path, entries in by_file.items():
             # A file replaced while mapped: the build id check decides.
             real = path.removesuffix(" (deleted)")
-            info = self._usable_file(real)
-            if info is None:
+            obj = self._usable_object(real)
+            if obj is None:
                 continue
             vaddrs = {}
             for address, mapping in entries:
-                vaddr = info.vaddr(mapping.file_offset(address))
+                vaddr = obj.info.vaddr(mapping.file_offset(address))
                 if vaddr is not None:
                     vaddrs[address] = vaddr
-            found = _lookup(real, set(vaddrs.values()))
+            self._lookup(obj, set(vaddrs.values()))
+            unnamed = sum(1 for v in vaddrs.values() if obj.answers[v] == ([], None))
+            if obj.stripped and unnamed:
+                self.warn(f"{real} is stripped: {unnamed} of its {len(vaddrs)} addresses "
+                          "lie in no function it exports and are shown as module+offset; "
+                          "for names install its debug package (Debian: the -dbgsym one), "
+                          "put its debug file under /usr/lib/debug, or set DEBUGINFOD_URLS")
+            named.append((path, obj, vaddrs))
+        names = demangle({obj.answers[v][1] for _, obj, vaddrs in named
+                          for v in vaddrs.values()} - {None})
+        for path, obj, vaddrs in named:
             for address, vaddr in vaddrs.items():
                 mapping, (fallback,) = result[address]
+                frames, symbol = obj.answers[vaddr]
+                if symbol is not None:
+                    frames = _with_symbol(frames, names[symbol])
                 frames = tuple(
                     Frame(fallback.name if func == "??" else func, file, line, path)
-                    for func, file, line in found.get(vaddr, ()))
+                    for func, file, line in frames)
                 if frames and any(f.name != fallback.name for f in frames):
                     result[address] = (mapping, frames)
         return result
+
+
+def _with_symbol(frames, symbol):
+    """The frames of an address with the (demangled) name of the symbol
+    that contains it: the name itself without DWARF; else the outermost
+    frame takes it when DWARF gave only the short name of the same
+    function (a static C++ function has no linkage name in DWARF)."""
+    if not frames:
+        return [(symbol, "", 0)]
+    name, file, line = frames[-1]
+    if symbol != name and (symbol.startswith(name + "(") or f"::{name}(" in symbol):
+        return frames[:-1] + [(symbol, file, line)]
+    return frames
