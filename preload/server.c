@@ -25,7 +25,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -43,7 +42,6 @@
 #include "control.h"
 #include "http.h"
 #include "log.h"
-#include "profile.h"
 #include "real.h"
 #include "thread_state.h"
 
@@ -130,7 +128,7 @@ static int still_ours_locked(int fd)
 	       st.st_ino == o->ino;
 }
 
-int server_fd_ours(int fd)
+static int server_fd_ours(int fd)
 {
 	pthread_mutex_lock(&fd_lock);
 	int ours = still_ours_locked(fd);
@@ -138,7 +136,8 @@ int server_fd_ours(int fd)
 	return ours;
 }
 
-int server_socket(int domain, int type)
+/* A socket made and recorded; -1 and errno on failure. */
+static int server_socket(int domain, int type)
 {
 	pthread_mutex_lock(&fd_lock);
 	int fd = record(socket(domain, type | SOCK_CLOEXEC, 0));
@@ -147,7 +146,7 @@ int server_socket(int domain, int type)
 }
 
 /* Closes fd if it is still ours; forgets it either way. */
-void server_close(int fd)
+static void server_close(int fd)
 {
 	pthread_mutex_lock(&fd_lock);
 	struct owned *o = find(fd);
@@ -167,11 +166,6 @@ static int accept_one(int lfd)
 		     : -1;
 	pthread_mutex_unlock(&fd_lock);
 	return fd;
-}
-
-const char *server_http_address(void)
-{
-	return http_where;
 }
 
 static void addr_text(const struct sockaddr_storage *sa, char *buf, size_t size)
@@ -206,16 +200,13 @@ static int listen_control(void)
 	return fd;
 }
 
-/* The port is taken. An exec'd child of a process that serves it (the
- * variable passed down with the environment) stays quiet about it; anyone
- * else hears once. */
+/* The port cannot be had: said once. (An exec'd descendant of the
+ * process that serves it never tries: exec_env.c.) */
 static void http_busy(const char *wanted, int err)
 {
 	if (http_said)
 		return;
 	http_said = 1;
-	if (err == EADDRINUSE && control_parent_serves(wanted))
-		return;
 	ht_log("cannot serve HTTP on %s (%s); the program runs on without it, "
 	       "dumps to files and the control socket still work",
 	       wanted, strerror(err));
@@ -309,7 +300,7 @@ static void on_control_bytes(struct conn *c)
 {
 	char *nl = memchr(c->buf, '\n', c->len);
 	if (nl)
-		control_answer(c->fd, c->buf, (size_t)(nl - c->buf));
+		control_answer(c->fd, c->buf, (size_t)(nl - c->buf), http_where);
 	else if (c->len == c->cap)
 		control_refuse(c->fd, "request too long");
 	else

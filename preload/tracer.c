@@ -14,6 +14,7 @@
 #include "sampler.h"
 #include "stacktab.h"
 #include "tracer_state.h"
+#include "triggers.h"
 #include "unwind.h"
 
 /* __libc_stack_end points at argc; argv and the environment lie above
@@ -71,6 +72,13 @@ void tracer_init(void)
 	}
 }
 
+/* The bytes one sample of n stands for, as the heap estimate counts it:
+ * the same on its free, so that the estimate returns to where it was. */
+static int64_t sample_bytes(uint64_t n)
+{
+	return (int64_t)(sampler_weight(n) * (double)n);
+}
+
 void tracer_record_alloc(void *p, size_t n)
 {
 	if (!p)
@@ -91,8 +99,10 @@ void tracer_record_alloc(void *p, size_t n)
 		 * publishes the count too). A sample the full map drops is
 		 * still counted allocated, and is simply never in use. */
 		stack_count(r, w, w * (double)n);
-		livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
-			       tracer_now_ticks());
+		int live = livemap_insert(&ht_live, p, n,
+					  stacktab_id(&ht_stacks, r),
+					  tracer_now_ticks());
+		triggers_sampled(sample_bytes(n), live);
 	}
 	guard_restore(was);
 	errno = saved;
@@ -100,7 +110,16 @@ void tracer_record_alloc(void *p, size_t n)
 
 void tracer_reattach(void *p, const struct live_sample *s)
 {
-	livemap_insert(&ht_live, p, s->size, s->stack, s->time);
+	if (livemap_insert(&ht_live, p, s->size, s->stack, s->time))
+		triggers_sampled(sample_bytes(s->size), 1);
+}
+
+int tracer_take(void *p, struct live_sample *s)
+{
+	if (!livemap_remove(&ht_live, p, s))
+		return 0;
+	triggers_freed(sample_bytes(s->size));
+	return 1;
 }
 
 int tracer_record_free(void *p)
@@ -108,6 +127,6 @@ int tracer_record_free(void *p)
 	struct live_sample s;
 	if (bootstrap_owns(p))
 		return 1;
-	livemap_remove(&ht_live, p, &s);
+	tracer_take(p, &s);
 	return 0;
 }

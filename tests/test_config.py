@@ -103,6 +103,18 @@ def test_bad_unwind():
     bad_value("HEAPTRACE_UNWIND", "cfi", ("unwinder", "cfi+libunwind"))
 
 
+def test_bad_peak_step():
+    bad_value("HEAPTRACE_PEAK_STEP", "10%")
+
+
+def test_bad_rss_limit():
+    bad_value("HEAPTRACE_RSS_LIMIT", "0 (off)")
+
+
+def test_bad_alloc_step():
+    bad_value("HEAPTRACE_ALLOC_STEP", "0 (off)")
+
+
 def test_bad_signal():
     """The message, and SIGUSR1 (the default) still asks for a dump."""
     want = untraced()

@@ -82,6 +82,13 @@ $(B)/tests/rules_tsan: tests/core/rules.c preload/cfi.c preload/arena.c $(PRELOA
 
 EXTRA_TEST_PROGS += $(B)/tests/rules_tsan
 
+# The fork guard's reset in a forked child (tests/core/forkguard_child.c).
+$(B)/tests/forkguard_child: tests/core/forkguard_child.c preload/forkguard.c preload/stripe.c $(PRELOAD_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ tests/core/forkguard_child.c preload/forkguard.c preload/stripe.c
+
+EXTRA_TEST_PROGS += $(B)/tests/forkguard_child
+
 # Hostile programs (tests/test_hostile.py) that need more than the default
 # rule: a library owning SIGUSR1 linked into its program, a dlopen()ed
 # plugin, and code without unwind information.
