@@ -349,9 +349,9 @@ void config_load(void)
 		    "60,600,3600");
 
 	/* Capacities: rate 1 records every live block, so it gets more room. */
-	uint64_t stacks = 1 << 17, live = c->rate == 1 ? 1 << 22 : 1 << 18;
+	uint64_t stacks = 1 << 21, live = c->rate == 1 ? 1 << 22 : 1 << 18;
 	load_uint("HEAPTRACE_STACKS", 16, 1 << 26, &stacks,
-		  "is not a whole number from 16 to 67108864", "131072");
+		  "is not a whole number from 16 to 67108864", "2097152");
 	load_uint("HEAPTRACE_LIVE", 16, 1 << 28, &live,
 		  "is not a whole number from 16 to 268435456",
 		  c->rate == 1 ? "4194304" : "262144");

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "livemap.h"
 #include "real.h"
 #include "sampler.h"
@@ -59,8 +60,7 @@ void tracer_init(void)
 	start_clock();
 	if (!ht_real.malloc) {
 		tracer_fail("cannot find the real malloc with dlsym(RTLD_NEXT)");
-	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity,
-				 ht_config.max_frames) ||
+	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity) ||
 		   livemap_init(&ht_live, ht_config.live_capacity)) {
 		tracer_fail("cannot map memory for the tables");
 	} else {
@@ -77,6 +77,19 @@ void tracer_init(void)
 static int64_t sample_bytes(uint64_t n)
 {
 	return (int64_t)(sampler_weight(n) * (double)n);
+}
+
+/* Once per process, when the stack table first refuses a new stack: the
+ * dumps count what is lost, this says which variable makes room. */
+static void say_table_full(void)
+{
+	static _Atomic int said;
+	if (atomic_load_explicit(&ht_stacks.dropped_full, memory_order_relaxed) &&
+	    !atomic_exchange(&said, 1))
+		ht_log("the stack table is full (%llu stacks); samples of new "
+		       "stacks are dropped and counted in # dropped_stack_table: "
+		       "raise HEAPTRACE_STACKS to keep them",
+		       (unsigned long long)ht_stacks.limit);
 }
 
 void tracer_record_alloc(void *p, size_t n)
@@ -103,6 +116,8 @@ void tracer_record_alloc(void *p, size_t n)
 					  stacktab_id(&ht_stacks, r),
 					  tracer_now_ticks());
 		triggers_sampled(sample_bytes(n), live);
+	} else {
+		say_table_full();
 	}
 	guard_restore(was);
 	errno = saved;

@@ -92,7 +92,7 @@ def test_bad_on_exit():
 
 
 def test_bad_stacks():
-    bad_value("HEAPTRACE_STACKS", "131072", ("stack_capacity", "131072"))
+    bad_value("HEAPTRACE_STACKS", "2097152", ("stack_capacity", "2097152"))
 
 
 def test_bad_live():

@@ -54,6 +54,18 @@ def profiles():
     return _OUT["dir"]
 
 
+def symbolz_answer(directory):
+    """(the addresses profile_out asked symbolz for, {address: name})."""
+    with open(os.path.join(directory, "symbolz.req")) as f:
+        asked = [int(a, 16) for a in f.read().split("+")]
+    with open(os.path.join(directory, "symbolz.txt")) as f:
+        answer = {}
+        for line in f.read().splitlines():
+            addr, name = line.split("\t")
+            answer[int(addr, 16)] = name
+    return asked, answer
+
+
 def by_leaf(path, *exe):
     """{leaf: (the four values)} as go tool pprof -raw reads path."""
     out = {}
@@ -139,19 +151,33 @@ def test_debug_page_names_the_sites_and_pprof_reads_it():
 
 
 def test_symbolz_names_only_addresses_inside_a_function():
-    directory = profiles()
-    with open(os.path.join(directory, "symbolz.req")) as f:
-        asked = [int(a, 16) for a in f.read().split("+")]
-    with open(os.path.join(directory, "symbolz.txt")) as f:
-        answer = {}
-        for line in f.read().splitlines():
-            addr, name = line.split("\t")
-            answer[int(addr, 16)] = name
+    asked, answer = symbolz_answer(profiles())
     keep, churn, grow, last, after, one, qsort = asked
     assert answer.get(keep) == "keep_small" and answer.get(churn) == "churn", answer
     assert answer.get(grow) == "grow" and answer.get(last) == "keep_small", answer
     assert answer.get(after) != "keep_small" and one not in answer, answer
     assert answer.get(qsort) == "qsort", answer  # a stripped library: .dynsym
+
+
+def test_a_deleted_library_is_still_named():
+    """A library deleted under the running program (as a package upgrade
+    does) is read through /proc/self/map_files, which only CAP_SYS_ADMIN
+    may open."""
+    if os.geteuid() != 0:
+        raise lib.Skip("/proc/self/map_files opens only for root (CAP_SYS_ADMIN)")
+    directory = lib.tmpdir()
+    for name in ("profile_out", SITES_LIB):
+        shutil.copy(lib.prog(name), directory)
+    _, size = symbol(lib.prog(SITES_LIB), "keep_small")
+    env = lib.traced_env(directory, rate=1)
+    del env["LD_PRELOAD"]
+    lib.run([os.path.join(directory, "profile_out"), directory, f"{size:x}",
+             os.path.join(directory, SITES_LIB)], env=env)
+    assert not os.path.exists(os.path.join(directory, SITES_LIB))
+    asked, answer = symbolz_answer(directory)
+    assert [answer.get(a) for a in asked[:3]] == ["keep_small", "churn", "grow"], answer
+    with open(os.path.join(directory, "heap.txt")) as f:
+        assert re.search(r"^#\t0x[0-9a-f]+\tgrow\+0x", f.read(), re.M)
 
 
 # The same profiles served over HTTP by a running service

@@ -4,7 +4,9 @@
  * would serve to files that tests/test_profile.py reads with go tool
  * pprof.
  *
- * argv: DIR SIZE, SIZE keep_small's symbol size in hex. Writes
+ * argv: DIR SIZE [GONE], SIZE keep_small's symbol size in hex, GONE a
+ * file to delete before anything is written (the sites' library, which
+ * must still be named). Writes
  * DIR/heap.pb.gz (profile_write_proto, PROFILE_HEAP), DIR/allocs.pb.gz
  * (PROFILE_ALLOCS), DIR/delta.pb.gz (a delta over phase 2), DIR/heap.txt
  * (?debug=1) and DIR/symbolz.txt: the answer to a symbolz POST (kept in
@@ -73,8 +75,8 @@ static int open_out(const char *name)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: profile_out DIR SIZE\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: profile_out DIR SIZE [GONE]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -90,6 +92,10 @@ int main(int argc, char **argv)
 	}
 	release_some();
 	grow();
+	if (argc == 4 && unlink(argv[3])) {
+		perror(argv[3]);
+		return 1;
+	}
 	if (heaptrace_dump()) {
 		fprintf(stderr, "no dump\n");
 		return 1;

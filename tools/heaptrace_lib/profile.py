@@ -147,8 +147,9 @@ class _Builder:
         return Profile(self.dump, samples, self.locations, threads)
 
 
-DROPPED = {"dropped_stack_table": "the stack table was full",
-           "dropped_live_map": "the live map was full (counted as allocated, not in use)",
+DROPPED = {"dropped_stack_table": "the stack table was full (raise HEAPTRACE_STACKS)",
+           "dropped_live_map": "the live map was full (counted as allocated, not in use; "
+                               "raise HEAPTRACE_LIVE)",
            "dropped_busy": "a stack being inserted was busy"}
 
 
