@@ -52,9 +52,16 @@ class Location:
 
 @dataclass
 class Sample:
-    values: list
+    values: list  # the estimates (Dump.estimate): counts need not be whole
     locations: list
     raw: object  # the dump's RawSample: the line's own counts and its ages
+
+    def pprof_values(self, dump):
+        """The values as pprof reads the line (Dump.scale): whole numbers,
+        cut down, and zero-byte lines count no objects."""
+        raw = self.raw
+        return [*dump.scale(raw.alloc_count, raw.alloc_bytes),
+                *dump.scale(raw.inuse_count, raw.inuse_bytes)]
 
 
 @dataclass
@@ -132,7 +139,7 @@ class _Builder:
 
     def build(self):
         samples = []
-        scale = self.dump.scale
+        scale = self.dump.estimate
         for raw in self.dump.samples:
             values = [*scale(raw.alloc_count, raw.alloc_bytes),
                       *scale(raw.inuse_count, raw.inuse_bytes)]
