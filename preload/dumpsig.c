@@ -10,7 +10,15 @@
  * Only the process that installed the handler counts: between vfork() and
  * exec a child shares our memory but has its own signal dispositions, and
  * resetting them there (as Python's subprocess and posix_spawn callers do)
- * is the child's business, not a loss for the parent. */
+ * is the child's business, not a loss for the parent.
+ *
+ * Nor is a fork()ed child putting the signal back to SIG_DFL or SIG_IGN the
+ * program taking it: git's run-command, for one, resets every handled
+ * signal between fork and exec, so that none runs the parent's handler in
+ * the child. Such a child stops dumping on the signal (its dumps say so,
+ * and `heaptrace dump` will not send it) but says nothing and writes no
+ * `signal_lost` dump; only a handler of the program's own, or any change
+ * in the process that installed heaptrace's handler, is told. */
 #include "dumpsig.h"
 
 #include <errno.h>
@@ -26,7 +34,9 @@
 
 
 static _Atomic int state = DUMPSIG_NONE;
-static pid_t owner; /* the process whose dispositions state describes */
+static _Atomic int told; /* this loss was said, and dumped */
+static pid_t owner;      /* the process whose dispositions state describes */
+static pid_t installer;  /* the process that installed heaptrace's handler */
 
 /* Async-signal-safe: only a request posted (dumpreq.h). */
 static void on_dump_signal(int sig)
@@ -37,9 +47,11 @@ static void on_dump_signal(int sig)
 	errno = saved;
 }
 
+/* when: what is said, once; NULL to lose the signal silently. */
 static void lost(const char *when)
 {
-	if (atomic_exchange(&state, DUMPSIG_LOST) == DUMPSIG_LOST)
+	atomic_store(&state, DUMPSIG_LOST);
+	if (!when || atomic_exchange(&told, 1))
 		return;
 	ht_log("the program handles signal %d itself (%s); heaptrace no longer "
 	       "dumps on it: set HEAPTRACE_SIGNAL to a free signal, or call "
@@ -53,7 +65,7 @@ void dumpsig_install(void)
 	int sig = ht_config.signal;
 	if (!sig)
 		return;
-	owner = getpid();
+	owner = installer = getpid();
 	struct sigaction cur, sa = {0};
 	if (ht_real.sigaction(sig, NULL, &cur) == 0 &&
 	    cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) {
@@ -83,8 +95,11 @@ static void watch(int sig, void (*handler)(int))
 	if (!sig || sig != ht_config.signal || !dumpsig_state() ||
 	    getpid() != owner)
 		return;
-	if (handler == on_dump_signal)
+	if (handler == on_dump_signal) {
 		atomic_store(&state, DUMPSIG_OWNED);
+		atomic_store(&told, 0); /* a later loss is told again */
+	} else if (owner != installer && (handler == SIG_DFL || handler == SIG_IGN))
+		lost(NULL);
 	else
 		lost("it installed a handler after heaptrace started");
 }

@@ -1,7 +1,8 @@
-/* See elfsym.h. Each file is read once, when a frame in it is first named:
- * mapped read-only, its section headers parsed, the function symbols of
- * .symtab (or, for a stripped file, .dynsym) copied with their names into
- * the tracer's memory, sorted by address, and the file unmapped again. No
+/* See elfsym.h. Each file is read at most twice: its segments and build id
+ * when a profile first lists it, its symbols when a frame in it is first
+ * named. Each time it is mapped read-only and unmapped again; the function
+ * symbols of .symtab (or, for a stripped file, .dynsym) are copied with
+ * their names into the tracer's memory and sorted by address. No
  * mapping of the file outlives the reading: a file truncated later (a
  * library rebuilt in place) cannot fault the tracer. Files are keyed by
  * device and inode, as /proc/self/maps gives them, so a path that now
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "log.h"
 #include "procmaps.h"
 
 #define FILES 256
@@ -35,7 +37,9 @@ struct load {
 
 struct efile {
 	uint64_t dev, inode;
-	int ready; /* set last: a fill cut short (by fork) is an empty slot */
+	/* Each set last: a fill cut short (by fork) is an empty slot, a
+	 * reading of symbols cut short is done again. */
+	int ready, symbols_read;
 	struct fsym *syms;
 	size_t nsyms, syms_bytes;
 	char *names;
@@ -48,23 +52,37 @@ struct efile {
 static struct efile files[FILES];
 static unsigned next_victim;
 
-static void clear(struct efile *f)
+static void drop_symbols(struct efile *f)
 {
 	arena_unmap(f->syms, f->syms_bytes);
 	arena_unmap(f->names, f->names_bytes);
+	f->syms = NULL;
+	f->names = NULL;
+	f->nsyms = f->syms_bytes = f->names_bytes = 0;
+}
+
+static void clear(struct efile *f)
+{
+	drop_symbols(f);
 	memset(f, 0, sizeof(*f));
 }
 
 /* Opens the file m maps if it is still that file (same device and
- * inode); the executable also through /proc/self/exe, which reaches it
- * after it was deleted or replaced. */
+ * inode). A file deleted or replaced since (a library upgraded under a
+ * running service) is reached through /proc/self/exe if it is the
+ * executable, else through /proc/self/map_files, which the kernel opens
+ * only for CAP_SYS_ADMIN. */
 static int open_mapped(const struct mapping *m, struct stat *st)
 {
-	const char *paths[2] = {m->path, "/proc/self/exe"};
-	for (int i = 0; i < 2; i++) {
+	char map_files[64];
+	ht_snprintf(map_files, sizeof(map_files), "/proc/self/map_files/%lx-%lx",
+		    (unsigned long)m->start, (unsigned long)m->end);
+	const char *paths[3] = {m->path, "/proc/self/exe", map_files};
+	for (int i = 0; i < 3; i++) {
 		if (paths[i][0] != '/')
 			continue;
-		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		/* O_NONBLOCK: a path that names a FIFO now must not hang us */
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
 			continue;
 		if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
@@ -215,29 +233,53 @@ static void read_segments(struct efile *f, const unsigned char *map, size_t size
 	}
 }
 
-/* Reads f's file: its segments, build id and function symbols. A file
- * that cannot be read is kept too, with nothing in it, so that it is not
- * tried again on every request. */
-static void fill(struct efile *f, const struct mapping *m)
+/* The file m maps, mapped read-only, if it is an ELF64 file; NULL if not. */
+static const unsigned char *map_file(const struct mapping *m, size_t *size)
 {
 	struct stat st;
-	f->dev = m->dev;
-	f->inode = m->inode;
 	int fd = open_mapped(m, &st);
 	if (fd < 0)
-		goto done;
-	size_t size = (size_t)st.st_size;
-	const unsigned char *map =
-	    size >= sizeof(Elf64_Ehdr)
-		? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0)
-		: MAP_FAILED;
+		return NULL;
+	*size = (size_t)st.st_size;
+	void *map = *size >= sizeof(Elf64_Ehdr)
+			? mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0)
+			: MAP_FAILED;
 	close(fd);
 	if (map == MAP_FAILED)
+		return NULL;
+	const Elf64_Ehdr *eh = map;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64) {
+		munmap(map, *size);
+		return NULL;
+	}
+	return map;
+}
+
+/* What every profile needs of each mapped file: its segments and build
+ * id. A file that cannot be read is kept too, with nothing in it, so that
+ * it is not tried again on every request. */
+static void fill(struct efile *f, const struct mapping *m)
+{
+	size_t size;
+	f->dev = m->dev;
+	f->inode = m->inode;
+	const unsigned char *map = map_file(m, &size);
+	if (map) {
+		read_segments(f, map, size, (const Elf64_Ehdr *)map);
+		munmap((void *)map, size);
+	}
+	f->ready = 1;
+}
+
+/* The function symbols, read the first time a frame in the file is to be
+ * named: a profile names none, so most files never need them. */
+static void read_symbols(struct efile *f, const struct mapping *m)
+{
+	size_t size;
+	const unsigned char *map = map_file(m, &size);
+	if (!map)
 		goto done;
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)map;
-	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64)
-		goto unmap;
-	read_segments(f, map, size, eh);
 	if (eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
 	    (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > size - eh->e_shoff)
 		goto unmap;
@@ -247,16 +289,13 @@ static void fill(struct efile *f, const struct mapping *m)
 		for (unsigned i = 0; i < eh->e_shnum && !f->nsyms; i++)
 			if (sh[i].sh_type == order[k] &&
 			    copy_table(f, map, size, &sh[i], sh, eh->e_shnum) < 0) {
-				arena_unmap(f->syms, f->syms_bytes);
-				arena_unmap(f->names, f->names_bytes);
-				f->syms = NULL, f->names = NULL;
-				f->nsyms = f->syms_bytes = f->names_bytes = 0;
+				drop_symbols(f);
 				goto unmap;
 			}
 unmap:
 	munmap((void *)map, size);
 done:
-	f->ready = 1;
+	f->symbols_read = 1;
 }
 
 /* The files asked for last, by a hash of their inode: a page of frames
@@ -295,6 +334,10 @@ int elfsym_lookup(const struct mapping *m, uintptr_t addr, const char **name,
 		  uint64_t *off)
 {
 	struct efile *f = file_of(m);
+	if (f && !f->symbols_read) {
+		drop_symbols(f); /* what a reading cut short left */
+		read_symbols(f, m);
+	}
 	if (!f || !f->nsyms)
 		return 0;
 	uint64_t fo = addr - m->start + m->offset, vaddr = 0;

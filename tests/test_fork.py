@@ -4,7 +4,8 @@ thread allocates keep tracing under their own pid, with exact counts at rate
 preload, writes its own dumps; a forked child answers the dump signal (its
 dumper thread is restarted); a vfork()ed child that resets the dump signal
 before exec, sharing the parent's memory, leaves the parent's dump signal
-alone. Every run is bounded: a hang fails."""
+alone, and a fork()ed child that does so is not taken for the program
+handling the signal. Every run is bounded: a hang fails."""
 import os
 import re
 import signal
@@ -177,3 +178,47 @@ def test_vfork_child_leaves_parents_dump_signal():
     triggers = [lib.dump_meta(p)["trigger"] for p in parent]
     if triggers != ["exit"]:
         raise AssertionError(f"the parent's dumps by {triggers}")
+
+
+def test_fork_then_exec_resetting_signals_is_not_a_lost_signal():
+    """A fork()ed child that puts every handled signal back to SIG_DFL
+    before exec (git's run-command does) has not taken the dump signal for
+    itself: no heaptrace line on stderr, and no `signal_lost` dump from the
+    parent, the child or the program it execs."""
+    exe = lib.prog("forker")
+    d = lib.tmpdir()
+    proc = run_bounded([exe, "forkexec", lib.prog("exit7")], lib.traced_env(d))
+    kids = children(proc.stdout)
+    if len(kids) != 1 or kids[0][1] != 7:
+        raise AssertionError(f"children: {proc.stdout!r}, stderr {proc.stderr[-500:]!r}")
+    if proc.stderr:
+        raise AssertionError(f"stderr: {proc.stderr[-1000:]!r}")
+    triggers = sorted(lib.dump_meta(p)["trigger"] for p in lib.dumps_in(d))
+    if triggers != ["exit", "exit"]:  # forker's and exit7's
+        raise AssertionError(f"dumps by {triggers}")
+
+
+def test_no_fork_stalls_in_children_of_a_threaded_parent():
+    """Three threads allocate at rate 1 and fork 2,000 children between
+    them, so a fork catches the others in the middle of the tracer's work
+    (stack walks, the registry's lock) or of a fork of their own. Each
+    child's own fork must not wait: a count of a walk left by a thread the
+    child does not have made every fork of that child wait out the fork
+    guard's 2-second bound. Under both unwinders: libunwind's walks are
+    the ones the fork guard counts."""
+    exe = lib.prog("fork_stall")
+    for unwinder in ("cfi", "libunwind"):
+        d = lib.tmpdir()
+        proc = run_bounded([exe, "2000"], lib.traced_env(d, rate=1, unwind=unwinder),
+                           timeout=240)
+        if proc.stdout != "forks 2000 stalled 0\n" or proc.stderr:
+            raise AssertionError(f"{unwinder}: {proc.stdout!r}, stderr {proc.stderr[-500:]!r}")
+
+
+def test_fork_guard_child_counts_no_walk_of_a_vanished_thread():
+    """The race behind a stalled child, made deterministic
+    (tests/core/forkguard_child.c): a fork catches another thread inside
+    the fork guard; the child's first fork must not wait for that walk."""
+    proc = lib.run([lib.prog("forkguard_child")], timeout=30, check=False)
+    if proc.returncode or not proc.stdout.startswith("child prefork waited "):
+        raise AssertionError(f"exit {proc.returncode}: {proc.stdout!r} {proc.stderr[-500:]!r}")

@@ -263,8 +263,11 @@ def test_program_handler_installed_before_heaptrace():
 
 @cleans_up
 def test_program_handler_installed_after_heaptrace():
-    """main() installs its handler over heaptrace's."""
-    check_handler_kept("late", "installed a handler after heaptrace started")
+    """main() installs its handler over heaptrace's. Ten runs: the
+    signal_lost dump races the exit dump unless it is taken under the dump
+    lock (it was lost about one run in ten)."""
+    for _ in range(10):
+        check_handler_kept("late", "installed a handler after heaptrace started")
 
 
 # --- threads -------------------------------------------------------------
@@ -299,7 +302,7 @@ def test_pthread_cancel_and_pthread_exit():
     expect_sites(dumps[-1], exe, {"exit_keep": (200, 4600), "cancel_thread": (0, 0)})
     with open(dumps[-1]) as f:
         totals = re.findall(r"^# threads_total: (.*)$", f.read(), re.M)
-    if totals != ["0 0"]:  # every thread joined
+    if totals != ["0 0 0 0"]:  # every thread joined, no stack held
         raise AssertionError(f"threads_total {totals}")
 
 

@@ -1,21 +1,30 @@
-"""The profiles the HTTP endpoint serves (preload/profile.h), written to
-files by build/tests/profile_out (tests/core/profile_out.c), which links the
-preload's objects and has a library of known allocations: profile.proto as
-`go tool pprof` reads it, its delta, the ?debug=1 page and symbolz, checked
-against the exact counts at rate 1 and against the dump of the same
-moment."""
+"""The profiles the HTTP endpoint serves (preload/profile.h). First as
+files written by build/tests/profile_out (tests/core/profile_out.c), which
+links the preload's objects and has a library of known allocations:
+profile.proto as `go tool pprof` reads it, its delta, the ?debug=1 page and
+symbolz, checked against the exact counts at rate 1 and against the dump of
+the same moment. Then from a running service over HTTP, as a user reads
+them: go tool pprof from the URL, without the binary (symbolz), ?seconds=N,
+?debug=1."""
 import os
 import re
+import shutil
+import socket
 import subprocess
+import threading
+import time
+import urllib.request
 
 import lib
 
 # {function: (alloc_objects, alloc_space, inuse_objects, inuse_space)}
 KNOWN = {
-    "keep_small": (10, 10000, 10, 10000),
+    "keep_small": (10, 10000, 6, 6000),
     "churn": (20, 40960, 5, 10240),
     "grow": (8, 32768, 8, 32768),
 }
+# profile_out's delta: what grew since its base, in use too, as Go has it
+DELTA = {"keep_small": (0, 0, -4, -4000), "grow": (8, 32768, 8, 32768)}
 TYPES = ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")
 SITES_LIB = "libprofile_sites.so"
 
@@ -43,6 +52,18 @@ def profiles():
         lib.run([lib.prog("profile_out"), directory, f"{size:x}"], env=env)
         _OUT["dir"] = directory
     return _OUT["dir"]
+
+
+def symbolz_answer(directory):
+    """(the addresses profile_out asked symbolz for, {address: name})."""
+    with open(os.path.join(directory, "symbolz.req")) as f:
+        asked = [int(a, 16) for a in f.read().split("+")]
+    with open(os.path.join(directory, "symbolz.txt")) as f:
+        answer = {}
+        for line in f.read().splitlines():
+            addr, name = line.split("\t")
+            answer[int(addr, 16)] = name
+    return asked, answer
 
 
 def by_leaf(path, *exe):
@@ -102,9 +123,11 @@ def test_proto_and_dump_of_one_moment_name_the_same_lines():
     assert {k: v[0] for k, v in proto.items()} == {k: v[1] for k, v in KNOWN.items()}
 
 
-def test_delta_holds_what_was_allocated_since_the_base():
+def test_delta_is_now_less_the_base_in_every_sample_type():
+    """Go's delta: what was allocated since the base, and what is in use
+    less what was then (negative for the blocks freed meanwhile)."""
     path = os.path.join(profiles(), "delta.pb.gz")
-    assert by_leaf(path, None) == {"grow": KNOWN["grow"]}, by_leaf(path, None)
+    assert by_leaf(path, None) == DELTA, by_leaf(path, None)
     text = lib.go_pprof("-raw", "-symbolize=none", path)
     assert re.search(r"^Duration: ", text, re.M), text
 
@@ -128,15 +151,199 @@ def test_debug_page_names_the_sites_and_pprof_reads_it():
 
 
 def test_symbolz_names_only_addresses_inside_a_function():
-    directory = profiles()
-    with open(os.path.join(directory, "symbolz.req")) as f:
-        asked = [int(a, 16) for a in f.read().split("+")]
-    with open(os.path.join(directory, "symbolz.txt")) as f:
-        answer = {}
-        for line in f.read().splitlines():
-            addr, name = line.split("\t")
-            answer[int(addr, 16)] = name
-    keep, churn, grow, last, after, one = asked
+    asked, answer = symbolz_answer(profiles())
+    keep, churn, grow, last, after, one, qsort = asked
     assert answer.get(keep) == "keep_small" and answer.get(churn) == "churn", answer
     assert answer.get(grow) == "grow" and answer.get(last) == "keep_small", answer
     assert answer.get(after) != "keep_small" and one not in answer, answer
+    assert answer.get(qsort) == "qsort", answer  # a stripped library: .dynsym
+
+
+def test_a_deleted_library_is_still_named():
+    """A library deleted under the running program (as a package upgrade
+    does) is read through /proc/self/map_files, which only CAP_SYS_ADMIN
+    may open."""
+    if os.geteuid() != 0:
+        raise lib.Skip("/proc/self/map_files opens only for root (CAP_SYS_ADMIN)")
+    directory = lib.tmpdir()
+    for name in ("profile_out", SITES_LIB):
+        shutil.copy(lib.prog(name), directory)
+    _, size = symbol(lib.prog(SITES_LIB), "keep_small")
+    env = lib.traced_env(directory, rate=1)
+    del env["LD_PRELOAD"]
+    lib.run([os.path.join(directory, "profile_out"), directory, f"{size:x}",
+             os.path.join(directory, SITES_LIB)], env=env)
+    assert not os.path.exists(os.path.join(directory, SITES_LIB))
+    asked, answer = symbolz_answer(directory)
+    assert [answer.get(a) for a in asked[:3]] == ["keep_small", "churn", "grow"], answer
+    with open(os.path.join(directory, "heap.txt")) as f:
+        assert re.search(r"^#\t0x[0-9a-f]+\tgrow\+0x", f.read(), re.M)
+
+
+# The same profiles served over HTTP by a running service
+# (tests/progs/http_service.c), read as a user would: go tool pprof from the
+# URL, with and without the binary, and the ?debug=1 page.
+SERVICE = "http_service"
+# its sites, as KNOWN; grow's once per grow()
+SERVICE_KNOWN = {
+    "keep_small": (10, 10000, 10, 10000),
+    "churn": (20, 40960, 5, 10240),
+    "grow": (8, 32768, 8, 32768),
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """http_service under heaptrace with HEAPTRACE_HTTP on a free port."""
+
+    def __init__(self, exe=None, cwd=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/debug/pprof/"
+        env = lib.traced_env(lib.tmpdir(), rate=1, http=f"127.0.0.1:{self.port}")
+        self.proc = subprocess.Popen([exe or lib.prog(SERVICE)], env=env, cwd=cwd,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.expect("ready")
+        for _ in range(100):  # the server thread may still be binding
+            try:
+                self.get("")
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.close()
+        raise AssertionError(f"nothing answers on {self.url}: {self.proc.stderr.read()}")
+
+    def expect(self, word):
+        line = self.proc.stdout.readline()
+        if line != word + "\n":
+            raise AssertionError(f"{SERVICE} said {line!r}, not {word}: "
+                                 f"{self.proc.stderr.read() if not line else ''}")
+
+    def grow(self):
+        self.proc.stdin.write("grow\n")
+        self.proc.stdin.flush()
+        self.expect("grown")
+
+    def get(self, path, timeout=30):
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+            return r.read()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def pprof_top(*args, cwd=None, env=None):
+    """{function: flat} of `go tool pprof -top -unit=B` (bytes or counts)."""
+    cmd = ["go", "tool", "pprof", "-top", "-unit=B", "-nodefraction=0", *args]
+    env = dict(os.environ, PPROF_TMPDIR=lib.tmpdir("ht-pprof-"), **(env or {}))
+    out = lib.run(cmd, env=env, cwd=cwd).stdout
+    rows = {}
+    for line in out.splitlines():
+        m = re.match(r"^\s*(-?\d+)B?\s+\S+%\s+\S+%\s+-?\d+B?\s+\S+%\s+(\S+)", line)
+        if m:
+            rows[m.group(2)] = rows.get(m.group(2), 0) + int(m.group(1))
+    return rows
+
+
+def sites(rows):
+    return {name: rows.get(name) for name in SERVICE_KNOWN}
+
+
+def service_sites(index, grown=0):
+    """What sites() gives for a service that grew `grown` times."""
+    want = {name: v[index] for name, v in SERVICE_KNOWN.items()}
+    want["grow"] = want["grow"] * grown or None
+    return want
+
+
+def test_go_pprof_reads_the_heap_from_the_url():
+    with Service() as svc:
+        got = sites(pprof_top("-sample_index=inuse_space", svc.url + "heap"))
+        assert got == service_sites(3), got
+        svc.grow()
+        got = sites(pprof_top("-alloc_objects", svc.url + "heap"))
+        assert got == service_sites(0, grown=1), got
+        # /allocs: alloc_space unless asked otherwise
+        got = sites(pprof_top(svc.url + "allocs"))
+        assert got == service_sites(1, grown=1), got
+
+
+def test_go_pprof_names_the_sites_through_symbolz_without_the_binary():
+    """The binary is copied, run, and deleted: pprof, run from an empty
+    directory, can only name frames through /debug/pprof/symbol. (A rename
+    would not take it away: the kernel's maps follow the file to its new
+    name, and pprof would find it there.)"""
+    directory = lib.tmpdir()
+    exe = os.path.join(directory, SERVICE)
+    shutil.copy(lib.prog(SERVICE), exe)
+    with Service(exe=exe, cwd=directory) as svc:
+        os.unlink(exe)
+        empty = lib.tmpdir()
+        rows = pprof_top("-sample_index=inuse_space", svc.url + "heap", cwd=empty,
+                         env={"PPROF_BINARY_PATH": empty})
+        assert sites(rows) == service_sites(3) and "main" in rows, rows
+
+
+def test_delta_over_seconds_holds_what_was_allocated_meanwhile():
+    with Service() as svc:
+        svc.grow()  # before the base: not in the delta
+        answer = {}
+
+        def fetch():
+            answer["body"] = svc.get("heap?seconds=2")
+
+        t = threading.Thread(target=fetch)
+        t.start()
+        time.sleep(0.7)
+        svc.grow()
+        t.join(timeout=60)
+        path = os.path.join(lib.tmpdir(), "delta.pb.gz")
+        with open(path, "wb") as f:
+            f.write(answer["body"])
+        for index, kind in enumerate(TYPES):
+            got = pprof_top("-sample_index=" + kind, path)
+            assert {k: v for k, v in got.items() if k in SERVICE_KNOWN} == \
+                {"grow": SERVICE_KNOWN["grow"][index]}, (kind, got)
+
+
+def test_debug_page_over_http_names_the_sites():
+    with Service() as svc:
+        text = svc.get("heap?debug=1").decode()
+    assert text.startswith("heap profile: "), text[:200]
+    for name, values in SERVICE_KNOWN.items():
+        if name == "grow":
+            continue
+        assert re.search(r"^%d: %d \[%d: %d\] @(?: 0x[0-9a-f]+)+\n#\t0x[0-9a-f]+\t%s\+0x"
+                         % (values[2], values[3], values[0], values[1], name), text, re.M), \
+            (name, text)
+
+
+def test_google_pprof_reads_the_debug_page():
+    if not shutil.which("google-pprof"):
+        raise lib.Skip("google-pprof is not installed")
+    with Service() as svc:
+        page = os.path.join(lib.tmpdir(), "heap.txt")
+        with open(page, "wb") as f:
+            f.write(svc.get("heap?debug=1"))
+        out = lib.run(["google-pprof", "--text", "--show_bytes", "--inuse_space",
+                       lib.prog(SERVICE), page]).stdout
+    flat = {}
+    for line in out.splitlines():
+        m = re.match(r"^\s*(\d+)\s+\S+%\s+\S+%\s+\d+\s+\S+%\s+(\S+)$", line)
+        if m:
+            flat[m.group(2)] = int(m.group(1))
+    assert flat.get("keep_small") == 10000 and flat.get("churn") == 10240, out

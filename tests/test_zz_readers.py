@@ -47,7 +47,7 @@ def plain_dumps():
     for d in dict.fromkeys(lib.DUMP_DIRS):
         if not os.path.isdir(d):
             continue
-        out += lib.dumps_in(d)
+        out += lib.dumps_in(d, peak=True)
         for i, gz in enumerate(sorted(os.listdir(d))):
             if re.match(r"heaptrace\..*\.heap\.gz$", gz):
                 dest = os.path.join(unpack, f"{i:05d}.{gz[:-3]}")

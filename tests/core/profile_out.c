@@ -4,19 +4,24 @@
  * would serve to files that tests/test_profile.py reads with go tool
  * pprof.
  *
- * argv: DIR SIZE, SIZE keep_small's symbol size in hex. Writes
+ * argv: DIR SIZE [GONE], SIZE keep_small's symbol size in hex, GONE a
+ * file to delete before anything is written (the sites' library, which
+ * must still be named). Writes
  * DIR/heap.pb.gz (profile_write_proto, PROFILE_HEAP), DIR/allocs.pb.gz
  * (PROFILE_ALLOCS), DIR/delta.pb.gz (a delta over phase 2), DIR/heap.txt
  * (?debug=1) and DIR/symbolz.txt: the answer to a symbolz POST (kept in
  * DIR/symbolz.req) of the sites' addresses, of keep_small's last byte, of
- * the byte after it, and of 0x1. heaptrace_dump() writes a dump of the
- * same moment as heap.pb.gz.
+ * the byte after it, of 0x1, and of qsort in libc (whose only symbols are
+ * in .dynsym). heaptrace_dump() writes a dump of the same moment as
+ * heap.pb.gz.
  *
  * At HEAPTRACE_RATE=1, per function (built with -fno-inline):
- *   keep_small: in use 10 x 1000 B, allocated 10 x 1000 B  (phase 1)
+ *   keep_small: in use  6 x 1000 B, allocated 10 x 1000 B  (phase 1; 4
+ *               of them freed in phase 2)
  *   churn:      in use  5 x 2048 B, allocated 20 x 2048 B  (phase 1)
  *   grow:       in use  8 x 4096 B, allocated  8 x 4096 B  (phase 2)
- * The delta holds grow alone. */
+ * The delta holds grow, and keep_small's -4 x 1000 B in use (Go's delta
+ * subtracts every sample type). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +39,7 @@ int heaptrace_dump(void);
  * program. */
 void keep_small(void);
 void churn(void);
+void release_some(void);
 void grow(void);
 
 static char buf[1 << 16];
@@ -69,8 +75,8 @@ static int open_out(const char *name)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: profile_out DIR SIZE\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: profile_out DIR SIZE [GONE]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -84,7 +90,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "no base\n");
 		return 1;
 	}
+	release_some();
 	grow();
+	if (argc == 4 && unlink(argv[3])) {
+		perror(argv[3]);
+		return 1;
+	}
 	if (heaptrace_dump()) {
 		fprintf(stderr, "no dump\n");
 		return 1;
@@ -95,9 +106,10 @@ int main(int argc, char **argv)
 	WRITE("heap.txt", profile_write_text(&o, NULL));
 	char req[256];
 	char *k = (char *)keep_small;
-	int n = snprintf(req, sizeof(req), "%p+%p+%p+%p+%p+0x1", (void *)(k + 1),
+	int n = snprintf(req, sizeof(req), "%p+%p+%p+%p+%p+0x1+%p", (void *)(k + 1),
 			 (void *)((char *)churn + 1), (void *)((char *)grow + 1),
-			 (void *)(k + size - 1), (void *)(k + size));
+			 (void *)(k + size - 1), (void *)(k + size),
+			 (void *)((char *)qsort + 1));
 	WRITE("symbolz.txt", symbolz_write(&o, req, (size_t)n));
 	int fd = open_out("symbolz.req");
 	if (write(fd, req, (size_t)n) != n)

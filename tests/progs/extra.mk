@@ -66,7 +66,8 @@ CORE_SRC := preload/stacktab.c preload/livemap.c preload/arena.c \
 
 $(B)/tests/core_tsan: tests/core/stress.c $(CORE_SRC) $(PRELOAD_HDR)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 $(WARN) -D_GNU_SOURCE -DLIVE_SMALL_LEVEL=1024 -O1 -g \
+	$(CC) -std=c11 $(WARN) -D_GNU_SOURCE -DLIVE_SMALL_LEVEL=1024 \
+		-DSTACK_LEVEL_MIN=64 -O1 -g \
 		-fsanitize=thread -pthread \
 		-o $@ tests/core/stress.c $(CORE_SRC)
 
@@ -81,6 +82,13 @@ $(B)/tests/rules_tsan: tests/core/rules.c preload/cfi.c preload/arena.c $(PRELOA
 		-o $@ tests/core/rules.c preload/cfi.c preload/arena.c
 
 EXTRA_TEST_PROGS += $(B)/tests/rules_tsan
+
+# The fork guard's reset in a forked child (tests/core/forkguard_child.c).
+$(B)/tests/forkguard_child: tests/core/forkguard_child.c preload/forkguard.c preload/stripe.c $(PRELOAD_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ tests/core/forkguard_child.c preload/forkguard.c preload/stripe.c
+
+EXTRA_TEST_PROGS += $(B)/tests/forkguard_child
 
 # Hostile programs (tests/test_hostile.py) that need more than the default
 # rule: a library owning SIGUSR1 linked into its program, a dlopen()ed

@@ -10,6 +10,9 @@
  *   forker vfork PROG.. one vfork()ed child that, as Python's subprocess
  *                       does, resets SIGUSR1 to its default and execs PROG;
  *                       it shares the parent's memory until then
+ *   forker forkexec PROG.. one fork()ed child that, as git's run-command
+ *                       does, puts every handled signal back to its
+ *                       default before it execs PROG
  * The parent holds parent_keep (4 x 500 B, from before the forks, so
  * children inherit it) and, after the children, parent_after (6 x 700 B).
  * It prints "child PID exited STATUS" per child and exits 0. alarm() ends
@@ -67,11 +70,26 @@ static void wait_stdin_eof(void)
 		;
 }
 
+/* git's run-command, between fork and exec: a signal caught now must not
+ * run the parent's handler in the child. */
+static void default_handlers(void)
+{
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction old;
+		if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_DFL &&
+		    old.sa_handler != SIG_IGN)
+			signal(sig, SIG_DFL);
+	}
+}
+
 static void in_child(const char *mode, char **exec_argv)
 {
 	if (!strcmp(mode, "vfork"))
 		signal(SIGUSR1, SIG_DFL);
-	if (!strcmp(mode, "exec") || !strcmp(mode, "vfork")) {
+	if (!strcmp(mode, "forkexec"))
+		default_handlers();
+	if (!strcmp(mode, "exec") || !strcmp(mode, "vfork") ||
+	    !strcmp(mode, "forkexec")) {
 		execv(exec_argv[0], exec_argv);
 		_exit(127);
 	}
@@ -87,7 +105,8 @@ static void in_child(const char *mode, char **exec_argv)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: forker fork N | signal - | exec PROG... | vfork PROG...\n");
+		fprintf(stderr, "usage: forker fork N | signal - | exec PROG... | vfork PROG... "
+				"| forkexec PROG...\n");
 		return 2;
 	}
 	const char *mode = argv[1];

@@ -83,11 +83,15 @@ class RawSample:
 @dataclass
 class RawThreads:
     """A `# threads:` line: threads made from one pthread_create call stack
-    that are running, and that exited but were never joined or detached."""
+    that are running, and that exited but were never joined or detached,
+    and the bytes of their stacks and guards (0 in dumps before they were
+    recorded)."""
 
     live: int
     unjoined: int
     addresses: list
+    stack_bytes: int = 0
+    guard_bytes: int = 0
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Dump:
     samples: list = field(default_factory=list)
     threads: list = field(default_factory=list)
     threads_total: tuple = None
+    thread_stacks_total: tuple = None  # (stack bytes, guard bytes) or None
     age_bounds: tuple = None
     mappings: list = field(default_factory=list)
     _starts: list = field(default_factory=list, repr=False)
@@ -123,6 +128,19 @@ class Dump:
         # pprof's formula; expm1 only where 1 - exp(-x) rounds to 0.
         factor = 1 / ((1 - math.exp(-x)) or -math.expm1(-x))
         return int(count * factor), int(size * factor)
+
+    def estimate(self, count, size):
+        """One count/bytes pair as heaptrace's own tables show it: scaled
+        like pprof, but the count is not cut down to a whole number (one
+        sampled 1 MiB block at 512 KiB stands for 1.16 objects, not 1), and
+        a line of zero-byte blocks (malloc(0)) keeps its count."""
+        if count == 0 or not self.scaled or self.period <= 1:
+            return count, size
+        if size == 0:
+            return count, 0
+        x = (size / count) / self.period
+        factor = 1 / ((1 - math.exp(-x)) or -math.expm1(-x))
+        return count * factor, int(size * factor)
 
     def meta_int(self, key):
         """A `#` value as a whole number, None unless it is one (ASCII
@@ -240,9 +258,11 @@ def _parse_ages(dump, lineno, value):
 def _parse_threads(dump, lineno, value):
     counts, sep, addresses = value.partition(" @")
     numbers = _numbers(dump, lineno, "threads", counts)
-    if not sep or len(numbers) != 2 or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+    if not sep or len(numbers) not in (2, 4) \
+            or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
         raise InputError(dump.path, lineno, "malformed '# threads:' line")
-    dump.threads.append(RawThreads(*numbers, [int(a, 16) for a in addresses.split()]))
+    dump.threads.append(RawThreads(*numbers[:2], [int(a, 16) for a in addresses.split()],
+                                   *numbers[2:]))
 
 
 def _parse_meta(dump, lineno, text):
@@ -255,9 +275,11 @@ def _parse_meta(dump, lineno, text):
         _parse_threads(dump, lineno, value)
     elif key == "threads_total":
         numbers = _numbers(dump, lineno, key, value)
-        if len(numbers) != 2:
+        if len(numbers) not in (2, 4):
             raise InputError(dump.path, lineno, "malformed '# threads_total:' line")
-        dump.threads_total = tuple(numbers)
+        dump.threads_total = tuple(numbers[:2])
+        if len(numbers) == 4:
+            dump.thread_stacks_total = tuple(numbers[2:])
     elif key == "age_buckets_s":
         bounds = _numbers(dump, lineno, key, value)
         if not bounds or bounds != sorted(set(bounds)) or bounds[0] <= 0:

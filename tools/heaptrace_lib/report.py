@@ -1,6 +1,7 @@
 """`heaptrace report`: one self-contained HTML page (inline CSS, SVG and
 script; nothing fetched from the network) for a series of dumps: the
-summary, the timeline, the leak ranking, the threads, and the `top` table
+summary, the timeline, the leak ranking, what held memory at the peak (the
+peak dump, peak.py), the threads, and the `top` table
 and flame graph of the latest dump, with a switch to show only what grew
 since the first dump of that process. A series of several processes gets
 a section per process (the largest growth first, as `leaks` orders them),
@@ -13,7 +14,7 @@ from . import flame, timeline
 from .errors import HeaptraceError
 from .leaks import OTHERS_SHOWN, describe_processes, process_title, summary_lines
 from .profile import Selection, select_stacks, stack_label
-from .threads import thread_groups
+from .threads import thread_groups, thread_memory
 from .top import render_top
 from .units import counted, format_value, percentage
 
@@ -142,14 +143,15 @@ def _thread_table(a):
         return ("<p>No threads but the main thread (and heaptrace's own).</p>"
                 if a.last.profile.dump.is_heaptrace else "<p>These dumps do not record threads.</p>")
     rows = []
+    memory = thread_memory(a.last.profile)
     for n in names:
         live, unjoined = groups.get(n, (0, 0))
         x = leaked.get(n)
         rows.append([("num", x.leaked if x else 0), ("num", live), ("num", unjoined),
                      ("num", f"{x.trend.slope * 60:.0f}" if x else ""),
-                     ("stack", _stack_cell(n))])
+                     ("num", _e(_bytes(memory.get(n, 0)))), ("stack", _stack_cell(n))])
     return _table([("num", "leaked"), ("num", "running"), ("num", "unjoined"),
-                   ("num", "rate/min"), ("stack", "created at")], rows)
+                   ("num", "rate/min"), ("num", "stacks"), ("stack", "created at")], rows)
 
 
 def _latest(a, heading="h2"):
@@ -175,13 +177,26 @@ def _latest(a, heading="h2"):
     return "\n".join(out)
 
 
+def _peak(a, h):
+    """What held memory at the highest point of the last run, from its
+    peak dump, when there is one."""
+    point = a.runs[-1].peak
+    if point is None:
+        return []
+    sel = Selection()
+    text = render_top(point.profile, sel, select_stacks(point.profile, sel), 15)
+    return [f"<{h}>At the peak: {_e(_bytes(point.heap))} in use, "
+            f"{_e(os.path.basename(point.profile.dump.path))}</{h}>",
+            f'<pre class="top">{_e(text)}</pre>']
+
+
 def _process(a, h):
     """The summary, verdict, timeline, growth and threads of one process;
     h: the heading element of its parts."""
     summary = "".join(f"<li>{_e(line)}</li>" for line in summary_lines(a)[1:])
     return [f'<ul class="summary">{summary}</ul>', _verdict(a),
             f"<{h}>Timeline</{h}>", f'<div class="figure">{timeline.svg(a)}</div>',
-            f"<{h}>Growing stacks</{h}>", _growth_tables(a),
+            f"<{h}>Growing stacks</{h}>", _growth_tables(a), *_peak(a, h),
             f"<{h}>Threads at the last dump</{h}>", _thread_table(a)]
 
 
