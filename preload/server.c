@@ -82,8 +82,9 @@ static struct conn conns[MAX_CONN];
 static int control_fd = -1, http_fd = -1;
 static char *buffers;   /* every slot's buffer, one mapping */
 static char http_where[64];
-static int http_wanted; /* configured, token usable: keep a listener */
-static int http_said;   /* the port-in-use line is said once */
+static int http_wanted; /* configured, token usable, the port not found
+			  * taken: keep a listener (remade if the program
+			  * closes it) */
 static int forked;      /* a forked child: the parent's port is not ours */
 
 static uint64_t now_ms(void)
@@ -200,13 +201,11 @@ static int listen_control(void)
 	return fd;
 }
 
-/* The port cannot be had: said once. (An exec'd descendant of the
- * process that serves it never tries: exec_env.c.) */
+/* The port cannot be had: said once, and not tried again. (An exec'd
+ * descendant of the process that serves it never tries: exec_env.c.) */
 static void http_busy(const char *wanted, int err)
 {
-	if (http_said)
-		return;
-	http_said = 1;
+	http_wanted = 0;
 	ht_log("cannot serve HTTP on %s (%s); the program runs on without it, "
 	       "dumps to files and the control socket still work",
 	       wanted, strerror(err));
@@ -359,7 +358,9 @@ static void on_deadline(struct conn *c)
 	drop(c); /* a request that did not arrive in time: closed */
 }
 
-/* Once a second: listeners the program took away are made anew. */
+/* Each time round the loop (at least once a second): listeners the
+ * program took away are made anew at once; one that cannot be made is
+ * tried again every REBIND_MS. */
 static void check_listeners(uint64_t now, uint64_t *next_bind)
 {
 	if (control_fd >= 0 && !server_fd_ours(control_fd)) {
@@ -370,9 +371,8 @@ static void check_listeners(uint64_t now, uint64_t *next_bind)
 		server_close(http_fd);
 		http_fd = -1;
 	}
-	if (now < *next_bind)
+	if (now < *next_bind || (control_fd >= 0 && (!http_wanted || http_fd >= 0)))
 		return;
-	*next_bind = now + REBIND_MS;
 	if (control_fd < 0) {
 		static int said;
 		control_fd = listen_control();
@@ -383,6 +383,8 @@ static void check_listeners(uint64_t now, uint64_t *next_bind)
 	}
 	if (http_wanted && http_fd < 0)
 		listen_http();
+	if (control_fd < 0 || (http_wanted && http_fd < 0))
+		*next_bind = now + REBIND_MS;
 }
 
 static void serve(void)
