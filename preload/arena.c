@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define ARENA_SLOTS 64
+#define ARENA_SLOTS 256 /* the tables grow by pieces: stacktab.h */
 
 static struct {
 	_Atomic(void *) base;

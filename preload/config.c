@@ -115,6 +115,82 @@ static int parse_ages(const char *s, struct ht_config *c)
 	return 0;
 }
 
+/* A number of bytes with an optional binary suffix: "512M", "16MiB", "2g",
+ * "4096". */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char num[24];
+	size_t n = strspn(s, "0123456789");
+	uint64_t v, shift = 0;
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_uint(num, 0, UINT64_MAX, &v))
+		return -1;
+	const char *u = s + n;
+	if (*u) {
+		const char *units = "KMGT";
+		const char *at = strchr(units, *u & ~0x20);
+		if (!at)
+			return -1;
+		shift = 10 * (uint64_t)(at - units + 1);
+		u++;
+		if (!strcmp(u, "iB") || !strcmp(u, "B") || !strcmp(u, "b"))
+			u += strlen(u);
+		if (*u || v > UINT64_MAX >> shift)
+			return -1;
+	}
+	*out = v << shift;
+	return 0;
+}
+
+/* HEAPTRACE_PEAK_STEP: "N%" (of the last peak, at least 16 MiB), a size,
+ * or 0 (off). */
+static int parse_peak_step(const char *s, struct ht_config *c)
+{
+	size_t n = strlen(s);
+	uint64_t v;
+	if (n > 1 && s[n - 1] == '%') {
+		char num[8];
+		if (n - 1 >= sizeof(num))
+			return -1;
+		memcpy(num, s, n - 1);
+		num[n - 1] = '\0';
+		if (parse_uint(num, 1, 1000, &v))
+			return -1;
+		c->peak_step_pct = (unsigned)v;
+		c->peak_step_bytes = 16ULL << 20;
+		return 0;
+	}
+	if (parse_size(s, &v))
+		return -1;
+	c->peak_step_pct = 0;
+	c->peak_step_bytes = v;
+	return 0;
+}
+
+/* HEAPTRACE_RSS_LIMIT: a size (RSS), or a fraction "0.8" of the cgroup's
+ * memory.max (its memory.current is compared), or 0 (off). */
+static int parse_rss_limit(const char *s, struct ht_config *c)
+{
+	if (s[0] == '0' && s[1] == '.') {
+		uint64_t frac;
+		size_t digits = strlen(s + 2);
+		if (digits == 0 || digits > 3 || parse_uint(s + 2, 0, 999, &frac))
+			return -1;
+		for (; digits < 3; digits++)
+			frac *= 10;
+		if (frac == 0)
+			return -1;
+		c->rss_limit_permille = (unsigned)frac;
+		c->rss_limit_bytes = 0;
+		return 0;
+	}
+	c->rss_limit_permille = 0;
+	return parse_size(s, &c->rss_limit_bytes);
+}
+
 /* HEAPTRACE_HTTP: "PORT", ":PORT", "localhost:PORT", "A.B.C.D:PORT" or
  * "[V6]:PORT". No name lookup: getaddrinfo allocates from the program's
  * heap. Loopback unless an address is named. */
@@ -273,14 +349,38 @@ void config_load(void)
 		    "60,600,3600");
 
 	/* Capacities: rate 1 records every live block, so it gets more room. */
-	uint64_t stacks = 1 << 17, live = c->rate == 1 ? 1 << 22 : 1 << 18;
+	uint64_t stacks = 1 << 21, live = c->rate == 1 ? 1 << 22 : 1 << 18;
 	load_uint("HEAPTRACE_STACKS", 16, 1 << 26, &stacks,
-		  "is not a whole number from 16 to 67108864", "131072");
+		  "is not a whole number from 16 to 67108864", "2097152");
 	load_uint("HEAPTRACE_LIVE", 16, 1 << 28, &live,
 		  "is not a whole number from 16 to 268435456",
 		  c->rate == 1 ? "4194304" : "262144");
 	c->stack_capacity = (uint32_t)stacks;
 	c->live_capacity = (uint32_t)live;
+
+	c->peak_step_pct = 10;
+	c->peak_step_bytes = 16ULL << 20;
+	s = getenv("HEAPTRACE_PEAK_STEP");
+	if (s && parse_peak_step(s, c)) {
+		bad("HEAPTRACE_PEAK_STEP", s,
+		    "is not a percentage (10%), a size (64M) or 0 (off)", "10%");
+		c->peak_step_pct = 10;
+		c->peak_step_bytes = 16ULL << 20;
+	}
+	s = getenv("HEAPTRACE_RSS_LIMIT");
+	if (s && parse_rss_limit(s, c)) {
+		bad("HEAPTRACE_RSS_LIMIT", s,
+		    "is not a size (512M), a fraction of the cgroup's memory.max "
+		    "(0.8) or 0 (off)", "0 (off)");
+		c->rss_limit_bytes = 0;
+		c->rss_limit_permille = 0;
+	}
+	s = getenv("HEAPTRACE_ALLOC_STEP");
+	if (s && parse_size(s, &c->alloc_step)) {
+		bad("HEAPTRACE_ALLOC_STEP", s, "is not a size (1G) or 0 (off)",
+		    "0 (off)");
+		c->alloc_step = 0;
+	}
 
 	c->dump_mode = 0600;
 	s = getenv("HEAPTRACE_DUMP_MODE");

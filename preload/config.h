@@ -26,6 +26,12 @@ struct ht_config {
 	uint32_t live_capacity;  /* live sampled allocations (slots) */
 	unsigned n_age_bounds;   /* age buckets are n_age_bounds + 1 */
 	uint32_t age_bounds_s[HT_MAX_AGE_BOUNDS];
+	/* Dumps by amount (triggers.c). */
+	unsigned peak_step_pct;   /* a new peak: this % above the last... */
+	uint64_t peak_step_bytes; /* ...and at least this; both 0 = off */
+	uint64_t rss_limit_bytes; /* RSS that triggers a dump; 0 = off */
+	unsigned rss_limit_permille; /* or this share of memory.max; 0 = off */
+	uint64_t alloc_step;      /* bytes allocated between dumps; 0 = off */
 	int http;                /* HEAPTRACE_HTTP is set and well-formed */
 	int http_public;         /* its address is not a loopback one */
 	struct sockaddr_storage http_addr;

@@ -15,7 +15,6 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -23,7 +22,6 @@
 #include "dumper.h"
 #include "dumpsig.h"
 #include "log.h"
-#include "server.h"
 
 #define PROTOCOL_VERSION 1
 
@@ -73,10 +71,9 @@ int control_admit(int fd)
 	return 0;
 }
 
-static void status(int fd)
+static void status(int fd, const char *http)
 {
 	char dir[4200], out[6144];
-	const char *http = server_http_address();
 	enum dumpsig_state sig = dumpsig_state();
 	dumpdir_next(dir, sizeof(dir));
 	size_t n = ht_snprintf(
@@ -113,45 +110,14 @@ static void dump(int fd)
 	say(fd, out, n < sizeof(out) ? n : sizeof(out) - 1);
 }
 
-void control_answer(int fd, const char *line, size_t len)
+void control_answer(int fd, const char *line, size_t len, const char *http)
 {
 	if (len && line[len - 1] == '\r')
 		len--;
 	if (len == 6 && !memcmp(line, "status", 6))
-		status(fd);
+		status(fd, http);
 	else if (len == 4 && !memcmp(line, "dump", 4))
 		dump(fd);
 	else
 		control_refuse(fd, "unknown request (status or dump)");
-}
-
-int control_parent_serves(const char *addr)
-{
-	pid_t parent = getppid();
-	struct sockaddr_un a;
-	socklen_t alen = control_address(parent, &a);
-	if (parent <= 1)
-		return 0;
-	int fd = server_socket(AF_UNIX, SOCK_STREAM);
-	if (fd < 0)
-		return 0;
-	struct timeval wait = {0, 200000};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof(wait));
-	char buf[6144], want[96];
-	size_t got = 0;
-	if (connect(fd, (struct sockaddr *)&a, alen) == 0 &&
-	    send(fd, "status\n", 7, MSG_NOSIGNAL) == 7) {
-		for (;;) {
-			ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0 || (got += (size_t)n) == sizeof(buf) - 1)
-				break;
-		}
-	}
-	server_close(fd);
-	buf[got] = '\0';
-	ht_snprintf(want, sizeof(want), "\nhttp %s\n", addr);
-	return strstr(buf, want) != NULL;
 }

@@ -16,14 +16,11 @@ socklen_t control_address(pid_t pid, struct sockaddr_un *a);
  * uid now, or root; otherwise tells the peer why not and returns 0. */
 int control_admit(int fd);
 
-/* Answers one request line (without its newline) on fd. */
-void control_answer(int fd, const char *line, size_t len);
+/* Answers one request line (without its newline) on fd; http is the
+ * address HTTP is served on, "" when it is not. */
+void control_answer(int fd, const char *line, size_t len, const char *http);
 
 /* Says "error <why>" to the peer. */
 void control_refuse(int fd, const char *why);
-
-/* 1 when the parent process is traced and serves HTTP on addr: then the
- * variable came down to us with the environment, and the port is its. */
-int control_parent_serves(const char *addr);
 
 #endif

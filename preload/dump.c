@@ -320,6 +320,10 @@ int dump_write(const char *trigger, unsigned seq, char *path, size_t size)
 
 void dump_file_name(int pid, unsigned seq, char *name, size_t size)
 {
-	ht_snprintf(name, size, "heaptrace.%d.%04u.heap%s", pid, seq,
-		    ht_config.compress ? ".gz" : "");
+	if (seq == DUMP_SEQ_PEAK)
+		ht_snprintf(name, size, "heaptrace.%d.peak.heap%s", pid,
+			    ht_config.compress ? ".gz" : "");
+	else
+		ht_snprintf(name, size, "heaptrace.%d.%04u.heap%s", pid, seq,
+			    ht_config.compress ? ".gz" : "");
 }

@@ -11,6 +11,10 @@
  * value with nothing left behind. Under the dump lock. */
 int dump_write(const char *trigger, unsigned seq, char *path, size_t size);
 
+/* The seq of the peak dump (triggers.h): heaptrace.<pid>.peak.heap,
+ * outside the numbered series, replaced by each newer peak. */
+#define DUMP_SEQ_PEAK 0u
+
 /* The file name of this process's dump seq, without its directory. */
 void dump_file_name(int pid, unsigned seq, char *name, size_t size);
 

@@ -33,6 +33,7 @@
 #include "real.h"
 #include "retention.h"
 #include "thread_state.h"
+#include "triggers.h"
 
 
 #define SWEEP_MS 60000
@@ -71,8 +72,12 @@ static int write_locked(const char *trigger, int final, char *path,
 {
 	if (exited)
 		return ECANCELED;
-	int err = dump_write(trigger, next_seq, path, size);
-	account(err);
+	/* The peak dump is outside the series: one file, replaced. */
+	int peak = strcmp(trigger, "peak") == 0;
+	int err = dump_write(trigger, peak ? DUMP_SEQ_PEAK : next_seq, path,
+			     size);
+	if (!peak || err)
+		account(err);
 	exited = final;
 	return err;
 }
@@ -151,9 +156,9 @@ static void *dumper_main(void *arg)
 	guard_enter(); /* for the thread's life */
 	uint64_t interval = ht_config.interval_ms;
 	uint64_t next = interval ? now_ms() + interval : 0;
-	uint64_t next_sweep = now_ms() + SWEEP_MS;
+	uint64_t next_sweep = now_ms() + SWEEP_MS, soon = now_ms();
 	for (;;) {
-		dumpreq_wait(next);
+		dumpreq_wait(soon && (!next || soon < next) ? soon : next);
 		if (now_ms() >= next_sweep) {
 			/* forked children that _exit mid-dump leave temporaries */
 			retention_sweep_stale();
@@ -170,6 +175,16 @@ static void *dumper_main(void *arg)
 			while (next <= now)
 				next += interval;
 		}
+		dumpreq_take(DUMPREQ_TRIGGER); /* triggers_due looks itself */
+		unsigned due = triggers_due(now_ms(), &soon);
+		if (due & TRIGGER_PEAK) {
+			dump_quiet("peak", 0);
+			triggers_peak_done(now_ms());
+		}
+		if (due & TRIGGER_RSS)
+			dump_quiet("rss_limit", 0);
+		if (due & TRIGGER_ALLOC)
+			dump_quiet("alloc_step", 0);
 	}
 	return NULL;
 }
@@ -215,12 +230,14 @@ void dumper_postfork_child(void)
 	exited = 0;
 	atomic_store(&dumps_written, 0);
 	pthread_mutex_unlock(&dump_lock);
+	triggers_start();
 	start_thread();
 }
 
 void dumper_start(void)
 {
 	retention_sweep_stale();
+	triggers_start();
 	start_thread();
 	atexit(at_exit_dump);
 }

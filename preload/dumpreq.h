@@ -11,6 +11,7 @@
 enum dumpreq {
 	DUMPREQ_SIGNAL,      /* the dump signal arrived */
 	DUMPREQ_SIGNAL_LOST, /* the program took the dump signal */
+	DUMPREQ_TRIGGER,     /* triggers.h may have a dump due */
 	DUMPREQ_KINDS
 };
 

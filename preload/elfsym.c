@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "log.h"
 #include "procmaps.h"
 
 #define FILES 256
@@ -67,12 +68,17 @@ static void clear(struct efile *f)
 }
 
 /* Opens the file m maps if it is still that file (same device and
- * inode); the executable also through /proc/self/exe, which reaches it
- * after it was deleted or replaced. */
+ * inode). A file deleted or replaced since (a library upgraded under a
+ * running service) is reached through /proc/self/exe if it is the
+ * executable, else through /proc/self/map_files, which the kernel opens
+ * only for CAP_SYS_ADMIN. */
 static int open_mapped(const struct mapping *m, struct stat *st)
 {
-	const char *paths[2] = {m->path, "/proc/self/exe"};
-	for (int i = 0; i < 2; i++) {
+	char map_files[64];
+	ht_snprintf(map_files, sizeof(map_files), "/proc/self/map_files/%lx-%lx",
+		    (unsigned long)m->start, (unsigned long)m->end);
+	const char *paths[3] = {m->path, "/proc/self/exe", map_files};
+	for (int i = 0; i < 3; i++) {
 		if (paths[i][0] != '/')
 			continue;
 		/* O_NONBLOCK: a path that names a FIFO now must not hang us */

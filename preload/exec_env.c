@@ -7,8 +7,11 @@
 #include "exec_env.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -23,8 +26,34 @@ static const char *basename_of(const char *path, size_t len, size_t *out)
 	return start;
 }
 
+/* HEAPTRACE_HTTP comes down to exec'd children with the environment, and
+ * the port belongs to the process that took it. The first process given
+ * the variable marks the environment HEAPTRACE_HTTP_OWNER=<its pid>; a
+ * later process (an exec'd descendant) that finds the owner alive does
+ * not try the port, and says nothing. The same process exec'ing a new
+ * image (a wrapper's `exec ./service`) is still the owner: its old
+ * listener was closed by the exec, and it serves again. */
+static void http_owner(void)
+{
+	const char *s = getenv("HEAPTRACE_HTTP_OWNER");
+	long owner = 0;
+	char me[24];
+	if (!ht_config.http)
+		return;
+	for (; s && *s >= '0' && *s <= '9' && owner < 1 << 22; s++)
+		owner = owner * 10 + (*s - '0');
+	if (owner > 0 && owner != getpid() &&
+	    (kill((pid_t)owner, 0) == 0 || errno == EPERM)) {
+		ht_config.http = 0;
+		return;
+	}
+	ht_snprintf(me, sizeof(me), "%d", (int)getpid());
+	setenv("HEAPTRACE_HTTP_OWNER", me, 1);
+}
+
 void exec_env_apply(void)
 {
+	http_owner();
 	if (ht_config.follow_exec)
 		return;
 	Dl_info self;

@@ -93,7 +93,7 @@ realloc_slow(void *old, size_t n, int old_maybe, enum sample_verdict v)
 	if (v == SAMPLE_BOOT)
 		return bootstrap_alloc(n, 16);
 	struct live_sample was;
-	int had = old_maybe && livemap_remove(&ht_live, old, &was);
+	int had = old_maybe && tracer_take(old, &was);
 	void *p = ht_real.realloc(old, n);
 	if (had && !p && !(old && n == 0))
 		tracer_reattach(old, &was); /* failed: old still stands */

@@ -1,12 +1,14 @@
-/* See pages.h. The threads page is the `threads` verb's table (tools/
- * heaptrace_lib/threads.py) from the registry itself, frames as return
- * addresses. */
+/* See pages.h. The threads page gives what the `threads` verb shows
+ * (tools/heaptrace_lib/threads.py), from the registry itself: the totals,
+ * then each creation stack with its counts and its frames named from the
+ * process's own symbol tables. */
 #include "pages.h"
 
 #include <stdint.h>
 #include <unistd.h>
 
 #include "outbuf.h"
+#include "profile.h"
 #include "stacktab.h"
 #include "threads.h"
 
@@ -33,20 +35,8 @@ void pages_index(struct outbuf *o)
 }
 
 struct page {
-	struct outbuf *o;
 	uint64_t live, unjoined;
-	int rows;
 };
-
-static void pad(struct outbuf *o, uint64_t v, int width)
-{
-	int digits = 1;
-	for (uint64_t x = v; x >= 10; x /= 10)
-		digits++;
-	for (; digits < width; digits++)
-		out_str(o, " ");
-	out_u64(o, v);
-}
 
 static void sum(void *arg, uint32_t stack, uint64_t live, uint64_t unjoined)
 {
@@ -56,32 +46,33 @@ static void sum(void *arg, uint32_t stack, uint64_t live, uint64_t unjoined)
 	p->unjoined += unjoined;
 }
 
-static void row(void *arg, uint32_t stack, uint64_t live, uint64_t unjoined)
+/* One creation stack: its counts, then its frames named as the ?debug=1
+ * page names them. */
+static void group(void *arg, uint32_t stack, uint64_t live, uint64_t unjoined)
 {
-	struct page *p = arg;
-	struct outbuf *o = p->o;
-	if (!p->rows++)
-		out_str(o, "    live  unjoined  created at\n");
-	pad(o, live, 8);
-	out_str(o, " ");
-	pad(o, unjoined, 9);
-	out_str(o, " ");
+	struct outbuf *o = arg;
 	const struct stack_rec *r = stack ? stacktab_rec(&ht_stacks, stack) : NULL;
-	if (!r || !r->nframes) {
-		out_str(o, " (no stack)\n");
-		return;
-	}
-	for (uint32_t i = 0; i < r->nframes; i++) {
-		if (i)
-			out_str(o, "                   ");
-		out_frames(o, &r->frames[i], 1);
-		out_str(o, "\n");
-	}
+	out_str(o, "\n");
+	out_u64(o, live);
+	out_str(o, " running, ");
+	out_u64(o, unjoined);
+	out_str(o, " unjoined, created at:");
+	if (!r || !r->nframes)
+		out_str(o, " (no stack)");
+	out_str(o, "\n");
+	for (uint32_t i = 0; r && i < r->nframes; i++)
+		profile_put_frame(o, r->frames[i]);
+}
+
+static void groups(void *arg, struct outbuf *o)
+{
+	(void)arg;
+	threads_each(group, o);
 }
 
 void pages_threads(struct outbuf *o)
 {
-	struct page p = {o, 0, 0, 0};
+	struct page p = {0, 0};
 	threads_each(sum, &p);
 	out_str(o, "Threads: ");
 	out_u64(o, p.live);
@@ -89,5 +80,5 @@ void pages_threads(struct outbuf *o)
 	out_u64(o, p.unjoined);
 	out_str(o, " exited but not joined or detached (the main thread and "
 		   "heaptrace's own not counted)\n");
-	threads_each(row, &p);
+	profile_with_names(groups, NULL, o);
 }

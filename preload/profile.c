@@ -320,6 +320,23 @@ int symbolz_write(struct outbuf *o, const char *body, size_t len)
 	return err;
 }
 
+int profile_with_names(void (*fn)(void *arg, struct outbuf *o), void *arg,
+		       struct outbuf *o)
+{
+	pthread_mutex_lock(&profile_lock);
+	int err = procmaps_read(&maps);
+	if (!err)
+		fn(arg, o);
+	pthread_mutex_unlock(&profile_lock);
+	return err;
+}
+
+void profile_put_frame(struct outbuf *o, uintptr_t return_address)
+{
+	if (return_address > 1)
+		put_frame(o, return_address - 1);
+}
+
 void profile_prefork(void)
 {
 	pthread_mutex_lock(&profile_lock);

@@ -53,6 +53,15 @@ int symbolz_write(struct outbuf *o, const char *body, size_t len);
 
 /* Fork hooks (lifecycle.h): the profile lock, outside the dump lock, is
  * held across fork, so the child never inherits a snapshot half-taken. */
+/* For the endpoint's other pages (the threads page): runs fn(arg, o)
+ * under the profile lock with this process's mappings read, so that fn
+ * may name frames with profile_put_frame, as the ?debug=1 page does
+ * ("#\t0x<pc>\t<name>+0x<off>\t", the call's address, return address
+ * less one). 0 or an errno value (fn not run). */
+int profile_with_names(void (*fn)(void *arg, struct outbuf *o), void *arg,
+		       struct outbuf *o);
+void profile_put_frame(struct outbuf *o, uintptr_t return_address);
+
 void profile_prefork(void);
 void profile_postfork_parent(void);
 void profile_postfork_child(void);

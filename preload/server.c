@@ -25,7 +25,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -43,7 +42,6 @@
 #include "control.h"
 #include "http.h"
 #include "log.h"
-#include "profile.h"
 #include "real.h"
 #include "thread_state.h"
 
@@ -84,8 +82,9 @@ static struct conn conns[MAX_CONN];
 static int control_fd = -1, http_fd = -1;
 static char *buffers;   /* every slot's buffer, one mapping */
 static char http_where[64];
-static int http_wanted; /* configured, token usable: keep a listener */
-static int http_said;   /* the port-in-use line is said once */
+static int http_wanted; /* configured, token usable, the port not found
+			  * taken: keep a listener (remade if the program
+			  * closes it) */
 static int forked;      /* a forked child: the parent's port is not ours */
 
 static uint64_t now_ms(void)
@@ -130,7 +129,7 @@ static int still_ours_locked(int fd)
 	       st.st_ino == o->ino;
 }
 
-int server_fd_ours(int fd)
+static int server_fd_ours(int fd)
 {
 	pthread_mutex_lock(&fd_lock);
 	int ours = still_ours_locked(fd);
@@ -138,7 +137,8 @@ int server_fd_ours(int fd)
 	return ours;
 }
 
-int server_socket(int domain, int type)
+/* A socket made and recorded; -1 and errno on failure. */
+static int server_socket(int domain, int type)
 {
 	pthread_mutex_lock(&fd_lock);
 	int fd = record(socket(domain, type | SOCK_CLOEXEC, 0));
@@ -147,7 +147,7 @@ int server_socket(int domain, int type)
 }
 
 /* Closes fd if it is still ours; forgets it either way. */
-void server_close(int fd)
+static void server_close(int fd)
 {
 	pthread_mutex_lock(&fd_lock);
 	struct owned *o = find(fd);
@@ -167,11 +167,6 @@ static int accept_one(int lfd)
 		     : -1;
 	pthread_mutex_unlock(&fd_lock);
 	return fd;
-}
-
-const char *server_http_address(void)
-{
-	return http_where;
 }
 
 static void addr_text(const struct sockaddr_storage *sa, char *buf, size_t size)
@@ -206,16 +201,11 @@ static int listen_control(void)
 	return fd;
 }
 
-/* The port is taken. An exec'd child of a process that serves it (the
- * variable passed down with the environment) stays quiet about it; anyone
- * else hears once. */
+/* The port cannot be had: said once, and not tried again. (An exec'd
+ * descendant of the process that serves it never tries: exec_env.c.) */
 static void http_busy(const char *wanted, int err)
 {
-	if (http_said)
-		return;
-	http_said = 1;
-	if (err == EADDRINUSE && control_parent_serves(wanted))
-		return;
+	http_wanted = 0;
 	ht_log("cannot serve HTTP on %s (%s); the program runs on without it, "
 	       "dumps to files and the control socket still work",
 	       wanted, strerror(err));
@@ -309,7 +299,7 @@ static void on_control_bytes(struct conn *c)
 {
 	char *nl = memchr(c->buf, '\n', c->len);
 	if (nl)
-		control_answer(c->fd, c->buf, (size_t)(nl - c->buf));
+		control_answer(c->fd, c->buf, (size_t)(nl - c->buf), http_where);
 	else if (c->len == c->cap)
 		control_refuse(c->fd, "request too long");
 	else
@@ -368,7 +358,9 @@ static void on_deadline(struct conn *c)
 	drop(c); /* a request that did not arrive in time: closed */
 }
 
-/* Once a second: listeners the program took away are made anew. */
+/* Each time round the loop (at least once a second): listeners the
+ * program took away are made anew at once; one that cannot be made is
+ * tried again every REBIND_MS. */
 static void check_listeners(uint64_t now, uint64_t *next_bind)
 {
 	if (control_fd >= 0 && !server_fd_ours(control_fd)) {
@@ -379,9 +371,8 @@ static void check_listeners(uint64_t now, uint64_t *next_bind)
 		server_close(http_fd);
 		http_fd = -1;
 	}
-	if (now < *next_bind)
+	if (now < *next_bind || (control_fd >= 0 && (!http_wanted || http_fd >= 0)))
 		return;
-	*next_bind = now + REBIND_MS;
 	if (control_fd < 0) {
 		static int said;
 		control_fd = listen_control();
@@ -392,6 +383,8 @@ static void check_listeners(uint64_t now, uint64_t *next_bind)
 	}
 	if (http_wanted && http_fd < 0)
 		listen_http();
+	if (control_fd < 0 || (http_wanted && http_fd < 0))
+		*next_bind = now + REBIND_MS;
 }
 
 static void serve(void)

@@ -69,11 +69,8 @@ static void add_live(const struct live_sample *ls, void *arg)
 {
 	struct snapshot *d = arg;
 	/* A torn read could give any id: check it names a carved record. */
-	if ((size_t)ls->stack * CACHE_LINE + sizeof(struct stack_rec) >
-	    atomic_load(&ht_stacks.arena_used))
-		return;
-	struct stack_rec *r = stacktab_rec(&ht_stacks, ls->stack);
-	if (r->dump_index == 0 || r->dump_index > d->n)
+	struct stack_rec *r = stacktab_rec_checked(&ht_stacks, ls->stack);
+	if (!r || r->dump_index == 0 || r->dump_index > d->n)
 		return;
 	struct snap *s = &d->snaps[r->dump_index - 1];
 	if (s->rec != r)
@@ -115,8 +112,7 @@ int snapshot_take(struct snapshot *d)
 	if (reserve(d, atomic_load(&ht_stacks.order_len) + 1024))
 		return -1;
 	d->n = 0;
-	if (ht_stacks.order)
-		stacktab_foreach(&ht_stacks, snap_one, d);
+	stacktab_foreach(&ht_stacks, snap_one, d);
 	d->now = tracer_now_ticks();
 	livemap_foreach(&ht_live, add_live, d);
 	read_allocated(d);

@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "livemap.h"
 #include "real.h"
 #include "sampler.h"
 #include "stacktab.h"
 #include "tracer_state.h"
+#include "triggers.h"
 #include "unwind.h"
 
 /* __libc_stack_end points at argc; argv and the environment lie above
@@ -58,8 +60,7 @@ void tracer_init(void)
 	start_clock();
 	if (!ht_real.malloc) {
 		tracer_fail("cannot find the real malloc with dlsym(RTLD_NEXT)");
-	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity,
-				 ht_config.max_frames) ||
+	} else if (stacktab_init(&ht_stacks, ht_config.stack_capacity) ||
 		   livemap_init(&ht_live, ht_config.live_capacity)) {
 		tracer_fail("cannot map memory for the tables");
 	} else {
@@ -69,6 +70,26 @@ void tracer_init(void)
 		unwind_init();
 		tracer_on();
 	}
+}
+
+/* The bytes one sample of n stands for, as the heap estimate counts it:
+ * the same on its free, so that the estimate returns to where it was. */
+static int64_t sample_bytes(uint64_t n)
+{
+	return (int64_t)(sampler_weight(n) * (double)n);
+}
+
+/* Once per process, when the stack table first refuses a new stack: the
+ * dumps count what is lost, this says which variable makes room. */
+static void say_table_full(void)
+{
+	static _Atomic int said;
+	if (atomic_load_explicit(&ht_stacks.dropped_full, memory_order_relaxed) &&
+	    !atomic_exchange(&said, 1))
+		ht_log("the stack table is full (%llu stacks); samples of new "
+		       "stacks are dropped and counted in # dropped_stack_table: "
+		       "raise HEAPTRACE_STACKS to keep them",
+		       (unsigned long long)ht_stacks.limit);
 }
 
 void tracer_record_alloc(void *p, size_t n)
@@ -91,8 +112,12 @@ void tracer_record_alloc(void *p, size_t n)
 		 * publishes the count too). A sample the full map drops is
 		 * still counted allocated, and is simply never in use. */
 		stack_count(r, w, w * (double)n);
-		livemap_insert(&ht_live, p, n, stacktab_id(&ht_stacks, r),
-			       tracer_now_ticks());
+		int live = livemap_insert(&ht_live, p, n,
+					  stacktab_id(&ht_stacks, r),
+					  tracer_now_ticks());
+		triggers_sampled(sample_bytes(n), live);
+	} else {
+		say_table_full();
 	}
 	guard_restore(was);
 	errno = saved;
@@ -100,7 +125,16 @@ void tracer_record_alloc(void *p, size_t n)
 
 void tracer_reattach(void *p, const struct live_sample *s)
 {
-	livemap_insert(&ht_live, p, s->size, s->stack, s->time);
+	if (livemap_insert(&ht_live, p, s->size, s->stack, s->time))
+		triggers_sampled(sample_bytes(s->size), 1);
+}
+
+int tracer_take(void *p, struct live_sample *s)
+{
+	if (!livemap_remove(&ht_live, p, s))
+		return 0;
+	triggers_freed(sample_bytes(s->size));
+	return 1;
 }
 
 int tracer_record_free(void *p)
@@ -108,6 +142,6 @@ int tracer_record_free(void *p)
 	struct live_sample s;
 	if (bootstrap_owns(p))
 		return 1;
-	livemap_remove(&ht_live, p, &s);
+	tracer_take(p, &s);
 	return 0;
 }

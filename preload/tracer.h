@@ -20,9 +20,11 @@ void tracer_record_alloc(void *p, size_t n);
 int tracer_record_free(void *p);
 
 /* realloc support: realloc takes p's record out of the live map first
- * (livemap_remove); when the real realloc fails and p is still the
- * program's, this puts it back. */
+ * (tracer_take: 1 and its entry in *s if p was a live sample); when the
+ * real realloc fails and p is still the program's, tracer_reattach puts
+ * it back. */
 struct live_sample;
+int tracer_take(void *p, struct live_sample *s);
 void tracer_reattach(void *p, const struct live_sample *s);
 
 /* Time since tracing started, in ticks of 1/TRACER_TICKS_PER_S second,

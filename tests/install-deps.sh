@@ -6,7 +6,7 @@ set -e
 PKGS="build-essential g++ libunwind-dev uthash-dev binutils graphviz golang-go
 google-perftools libgoogle-perftools-dev libjemalloc-dev redis-server
 redis-tools chromium python3 valgrind zlib1g-dev nginx elfutils debuginfod
-clang"
+clang prometheus curl"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -71,9 +71,12 @@ def run_traced(cmd, dump_dir=None, timeout=120, check=True, **config):
     return proc, dumps_in(dump_dir)
 
 
-def dumps_in(directory, pid=None):
+def dumps_in(directory, pid=None, peak=False):
+    """The numbered dumps in directory (of pid), in order; with peak, the
+    peak dumps (heaptrace.<pid>.peak.heap) too."""
     pattern = f"heaptrace.{pid if pid else '*'}.*.heap"
-    return sorted(glob.glob(os.path.join(directory, pattern)))
+    return sorted(p for p in glob.glob(os.path.join(directory, pattern))
+                  if peak or not p.endswith(".peak.heap"))
 
 
 def dump_meta(path):

@@ -92,7 +92,7 @@ def test_bad_on_exit():
 
 
 def test_bad_stacks():
-    bad_value("HEAPTRACE_STACKS", "131072", ("stack_capacity", "131072"))
+    bad_value("HEAPTRACE_STACKS", "2097152", ("stack_capacity", "2097152"))
 
 
 def test_bad_live():
@@ -101,6 +101,18 @@ def test_bad_live():
 
 def test_bad_unwind():
     bad_value("HEAPTRACE_UNWIND", "cfi", ("unwinder", "cfi+libunwind"))
+
+
+def test_bad_peak_step():
+    bad_value("HEAPTRACE_PEAK_STEP", "10%")
+
+
+def test_bad_rss_limit():
+    bad_value("HEAPTRACE_RSS_LIMIT", "0 (off)")
+
+
+def test_bad_alloc_step():
+    bad_value("HEAPTRACE_ALLOC_STEP", "0 (off)")
 
 
 def test_bad_signal():

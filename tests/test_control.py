@@ -188,3 +188,22 @@ def test_peer_of_another_uid_is_refused():
             raise AssertionError("the owner was refused")
     finally:
         _stop(proc)
+
+
+def test_program_that_closes_every_descriptor():
+    """A daemon closes every descriptor and reuses the numbers: the server
+    makes its sockets anew and never touches the program's."""
+    d = lib.tmpdir()
+    proc, (pid,) = _start(lib.traced_env(d, rate=1, http="127.0.0.1:0"), "closefds")
+    try:
+        _check_dump(lib.run_tool("dump", str(pid)).stdout.strip(), pid, d)
+        address = _status(pid)["http"]
+        host, port = address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            if not s.recv(100).startswith(b"HTTP/1.1 200"):
+                raise AssertionError("the endpoint does not answer after the close")
+    finally:
+        out, err = _stop(proc)
+    if out.split() != ["usr1", "0", "fds", "ok"] or proc.returncode != 0:
+        raise AssertionError(f"ctl_target: {out!r} exit {proc.returncode}: {err!r}")

@@ -125,9 +125,7 @@ def test_nginx_workers_dump_after_dropping_to_nobody():
         # Two from the master too: with its exit dump, 3 to analyse.
         wait_until("two dumps from the master",
                    lambda: len(lib.dumps_in(d, master.pid)) >= 2, 10)
-        # Where the control socket plugs in (issue 12's `heaptrace dump`):
-        # `heaptrace dump WORKER_PID` must return a dump of each worker
-        # here, and report the fallback directory as the place.
+        _dump_workers_through_the_socket(workers, fallback)
         if children(master.pid) != workers:
             raise AssertionError(f"workers changed: {workers} -> {children(master.pid)}")
     finally:
@@ -181,6 +179,21 @@ def test_nginx_workers_dump_after_dropping_to_nobody():
         raise AssertionError(f"nginx's stderr: {err[-2000:]!r}")
     shutil.rmtree(d)
     shutil.rmtree(base)
+
+
+def _dump_workers_through_the_socket(workers, fallback):
+    """`heaptrace dump WORKER_PID` (issue 12): nginx overwrote the workers'
+    environment with its process title and took SIGUSR1 (it reopens its
+    logs on it), and the workers are nobody's now; the control socket
+    returns a whole dump of each, in the private fallback, no signal sent."""
+    for pid in workers:
+        path = lib.run_tool("dump", str(pid)).stdout.strip()
+        if os.path.dirname(path) != fallback or \
+                not os.path.basename(path).startswith(f"heaptrace.{pid}."):
+            raise AssertionError(f"worker {pid}: dump at {path}, expected in {fallback}")
+        whole.assert_whole(path)
+        if lib.dump_meta(path)["trigger"] != "control":
+            raise AssertionError(f"{path}: trigger {lib.dump_meta(path)['trigger']}")
 
 
 def _started(master, d):

@@ -19,10 +19,12 @@ import lib
 
 # {function: (alloc_objects, alloc_space, inuse_objects, inuse_space)}
 KNOWN = {
-    "keep_small": (10, 10000, 10, 10000),
+    "keep_small": (10, 10000, 6, 6000),
     "churn": (20, 40960, 5, 10240),
     "grow": (8, 32768, 8, 32768),
 }
+# profile_out's delta: what grew since its base, in use too, as Go has it
+DELTA = {"keep_small": (0, 0, -4, -4000), "grow": (8, 32768, 8, 32768)}
 TYPES = ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")
 SITES_LIB = "libprofile_sites.so"
 
@@ -50,6 +52,18 @@ def profiles():
         lib.run([lib.prog("profile_out"), directory, f"{size:x}"], env=env)
         _OUT["dir"] = directory
     return _OUT["dir"]
+
+
+def symbolz_answer(directory):
+    """(the addresses profile_out asked symbolz for, {address: name})."""
+    with open(os.path.join(directory, "symbolz.req")) as f:
+        asked = [int(a, 16) for a in f.read().split("+")]
+    with open(os.path.join(directory, "symbolz.txt")) as f:
+        answer = {}
+        for line in f.read().splitlines():
+            addr, name = line.split("\t")
+            answer[int(addr, 16)] = name
+    return asked, answer
 
 
 def by_leaf(path, *exe):
@@ -109,9 +123,11 @@ def test_proto_and_dump_of_one_moment_name_the_same_lines():
     assert {k: v[0] for k, v in proto.items()} == {k: v[1] for k, v in KNOWN.items()}
 
 
-def test_delta_holds_what_was_allocated_since_the_base():
+def test_delta_is_now_less_the_base_in_every_sample_type():
+    """Go's delta: what was allocated since the base, and what is in use
+    less what was then (negative for the blocks freed meanwhile)."""
     path = os.path.join(profiles(), "delta.pb.gz")
-    assert by_leaf(path, None) == {"grow": KNOWN["grow"]}, by_leaf(path, None)
+    assert by_leaf(path, None) == DELTA, by_leaf(path, None)
     text = lib.go_pprof("-raw", "-symbolize=none", path)
     assert re.search(r"^Duration: ", text, re.M), text
 
@@ -135,14 +151,7 @@ def test_debug_page_names_the_sites_and_pprof_reads_it():
 
 
 def test_symbolz_names_only_addresses_inside_a_function():
-    directory = profiles()
-    with open(os.path.join(directory, "symbolz.req")) as f:
-        asked = [int(a, 16) for a in f.read().split("+")]
-    with open(os.path.join(directory, "symbolz.txt")) as f:
-        answer = {}
-        for line in f.read().splitlines():
-            addr, name = line.split("\t")
-            answer[int(addr, 16)] = name
+    asked, answer = symbolz_answer(profiles())
     keep, churn, grow, last, after, one, qsort = asked
     assert answer.get(keep) == "keep_small" and answer.get(churn) == "churn", answer
     assert answer.get(grow) == "grow" and answer.get(last) == "keep_small", answer
@@ -150,10 +159,37 @@ def test_symbolz_names_only_addresses_inside_a_function():
     assert answer.get(qsort) == "qsort", answer  # a stripped library: .dynsym
 
 
+def test_a_deleted_library_is_still_named():
+    """A library deleted under the running program (as a package upgrade
+    does) is read through /proc/self/map_files, which only CAP_SYS_ADMIN
+    may open."""
+    if os.geteuid() != 0:
+        raise lib.Skip("/proc/self/map_files opens only for root (CAP_SYS_ADMIN)")
+    directory = lib.tmpdir()
+    for name in ("profile_out", SITES_LIB):
+        shutil.copy(lib.prog(name), directory)
+    _, size = symbol(lib.prog(SITES_LIB), "keep_small")
+    env = lib.traced_env(directory, rate=1)
+    del env["LD_PRELOAD"]
+    lib.run([os.path.join(directory, "profile_out"), directory, f"{size:x}",
+             os.path.join(directory, SITES_LIB)], env=env)
+    assert not os.path.exists(os.path.join(directory, SITES_LIB))
+    asked, answer = symbolz_answer(directory)
+    assert [answer.get(a) for a in asked[:3]] == ["keep_small", "churn", "grow"], answer
+    with open(os.path.join(directory, "heap.txt")) as f:
+        assert re.search(r"^#\t0x[0-9a-f]+\tgrow\+0x", f.read(), re.M)
+
+
 # The same profiles served over HTTP by a running service
 # (tests/progs/http_service.c), read as a user would: go tool pprof from the
 # URL, with and without the binary, and the ?debug=1 page.
 SERVICE = "http_service"
+# its sites, as KNOWN; grow's once per grow()
+SERVICE_KNOWN = {
+    "keep_small": (10, 10000, 10, 10000),
+    "churn": (20, 40960, 5, 10240),
+    "grow": (8, 32768, 8, 32768),
+}
 
 
 def free_port():
@@ -224,12 +260,12 @@ def pprof_top(*args, cwd=None, env=None):
 
 
 def sites(rows):
-    return {name: rows.get(name) for name in KNOWN}
+    return {name: rows.get(name) for name in SERVICE_KNOWN}
 
 
 def service_sites(index, grown=0):
     """What sites() gives for a service that grew `grown` times."""
-    want = {name: v[index] for name, v in KNOWN.items()}
+    want = {name: v[index] for name, v in SERVICE_KNOWN.items()}
     want["grow"] = want["grow"] * grown or None
     return want
 
@@ -280,15 +316,15 @@ def test_delta_over_seconds_holds_what_was_allocated_meanwhile():
             f.write(answer["body"])
         for index, kind in enumerate(TYPES):
             got = pprof_top("-sample_index=" + kind, path)
-            assert {k: v for k, v in got.items() if k in KNOWN} == \
-                {"grow": KNOWN["grow"][index]}, (kind, got)
+            assert {k: v for k, v in got.items() if k in SERVICE_KNOWN} == \
+                {"grow": SERVICE_KNOWN["grow"][index]}, (kind, got)
 
 
 def test_debug_page_over_http_names_the_sites():
     with Service() as svc:
         text = svc.get("heap?debug=1").decode()
     assert text.startswith("heap profile: "), text[:200]
-    for name, values in KNOWN.items():
+    for name, values in SERVICE_KNOWN.items():
         if name == "grow":
             continue
         assert re.search(r"^%d: %d \[%d: %d\] @(?: 0x[0-9a-f]+)+\n#\t0x[0-9a-f]+\t%s\+0x"

@@ -117,7 +117,7 @@ def test_incomplete_dump_is_said():
     stderr = lib.run_tool("top", edited).stderr.splitlines()
     if stderr != [f"heaptrace: warning: {edited}: the tracer stopped sampling: unwinder failed",
                   f"heaptrace: warning: {edited}: 7 samples dropped because the live map "
-                  "was full (counted as allocated, not in use)"]:
+                  "was full (counted as allocated, not in use; raise HEAPTRACE_LIVE)"]:
         raise AssertionError(stderr)
     if lib.run_tool("top", dump).stderr:
         raise AssertionError("warnings for a complete dump")

@@ -4,7 +4,9 @@
  * would serve to files that tests/test_profile.py reads with go tool
  * pprof.
  *
- * argv: DIR SIZE, SIZE keep_small's symbol size in hex. Writes
+ * argv: DIR SIZE [GONE], SIZE keep_small's symbol size in hex, GONE a
+ * file to delete before anything is written (the sites' library, which
+ * must still be named). Writes
  * DIR/heap.pb.gz (profile_write_proto, PROFILE_HEAP), DIR/allocs.pb.gz
  * (PROFILE_ALLOCS), DIR/delta.pb.gz (a delta over phase 2), DIR/heap.txt
  * (?debug=1) and DIR/symbolz.txt: the answer to a symbolz POST (kept in
@@ -14,10 +16,12 @@
  * heap.pb.gz.
  *
  * At HEAPTRACE_RATE=1, per function (built with -fno-inline):
- *   keep_small: in use 10 x 1000 B, allocated 10 x 1000 B  (phase 1)
+ *   keep_small: in use  6 x 1000 B, allocated 10 x 1000 B  (phase 1; 4
+ *               of them freed in phase 2)
  *   churn:      in use  5 x 2048 B, allocated 20 x 2048 B  (phase 1)
  *   grow:       in use  8 x 4096 B, allocated  8 x 4096 B  (phase 2)
- * The delta holds grow alone. */
+ * The delta holds grow, and keep_small's -4 x 1000 B in use (Go's delta
+ * subtracts every sample type). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +39,7 @@ int heaptrace_dump(void);
  * program. */
 void keep_small(void);
 void churn(void);
+void release_some(void);
 void grow(void);
 
 static char buf[1 << 16];
@@ -70,8 +75,8 @@ static int open_out(const char *name)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: profile_out DIR SIZE\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: profile_out DIR SIZE [GONE]\n");
 		return 2;
 	}
 	dir = argv[1];
@@ -85,7 +90,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "no base\n");
 		return 1;
 	}
+	release_some();
 	grow();
+	if (argc == 4 && unlink(argv[3])) {
+		perror(argv[3]);
+		return 1;
+	}
 	if (heaptrace_dump()) {
 		fprintf(stderr, "no dump\n");
 		return 1;

@@ -66,7 +66,8 @@ CORE_SRC := preload/stacktab.c preload/livemap.c preload/arena.c \
 
 $(B)/tests/core_tsan: tests/core/stress.c $(CORE_SRC) $(PRELOAD_HDR)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 $(WARN) -D_GNU_SOURCE -DLIVE_SMALL_LEVEL=1024 -O1 -g \
+	$(CC) -std=c11 $(WARN) -D_GNU_SOURCE -DLIVE_SMALL_LEVEL=1024 \
+		-DSTACK_LEVEL_MIN=64 -O1 -g \
 		-fsanitize=thread -pthread \
 		-o $@ tests/core/stress.c $(CORE_SRC)
 

@@ -4,7 +4,7 @@ status (2 for bad input, 1 for other failures) instead of a traceback."""
 import argparse
 import sys
 
-from . import (flame, graph, launch, leaks, pprof_proto, report, signal_dump, threads,
+from . import (flame, graph, launch, leaks, peak, pprof_proto, report, signal_dump, threads,
                timeline, top)
 from .errors import HeaptraceError
 from .profile import DEFAULT_TYPE, SAMPLE_TYPES, Selection, load_profile, select_stacks
@@ -88,6 +88,9 @@ def build_parser():
     _selection_options(p)
     _table_options(p)
     p.add_argument("--base", metavar="OLD", help="subtract the dump OLD first")
+    p.add_argument("--peak", action="store_true",
+                   help="the peak dump of DUMP's process instead: what held memory "
+                   "at the highest point of the run")
     _min_age_option(p)
     p.add_argument("dump", metavar="DUMP")
 
@@ -202,6 +205,8 @@ def run_verb(args, warn):
         else:
             _write(args.output, report.render_report(analysed, short))
         return 0
+    if getattr(args, "peak", False):
+        args.dump = peak.find(args.dump)
     profile = load_profile(args.dump, warn)
     if args.verb == "pprof":
         _write(args.output, pprof_proto.encode(profile))

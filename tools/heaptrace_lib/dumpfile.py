@@ -124,6 +124,19 @@ class Dump:
         factor = 1 / ((1 - math.exp(-x)) or -math.expm1(-x))
         return int(count * factor), int(size * factor)
 
+    def estimate(self, count, size):
+        """One count/bytes pair as heaptrace's own tables show it: scaled
+        like pprof, but the count is not cut down to a whole number (one
+        sampled 1 MiB block at 512 KiB stands for 1.16 objects, not 1), and
+        a line of zero-byte blocks (malloc(0)) keeps its count."""
+        if count == 0 or not self.scaled or self.period <= 1:
+            return count, size
+        if size == 0:
+            return count, 0
+        x = (size / count) / self.period
+        factor = 1 / ((1 - math.exp(-x)) or -math.expm1(-x))
+        return count * factor, int(size * factor)
+
     def meta_int(self, key):
         """A `#` value as a whole number, None unless it is one (ASCII
         digits, at most INT64_MAX)."""

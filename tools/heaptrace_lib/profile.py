@@ -52,9 +52,16 @@ class Location:
 
 @dataclass
 class Sample:
-    values: list
+    values: list  # the estimates (Dump.estimate): counts need not be whole
     locations: list
     raw: object  # the dump's RawSample: the line's own counts and its ages
+
+    def pprof_values(self, dump):
+        """The values as pprof reads the line (Dump.scale): whole numbers,
+        cut down, and zero-byte lines count no objects."""
+        raw = self.raw
+        return [*dump.scale(raw.alloc_count, raw.alloc_bytes),
+                *dump.scale(raw.inuse_count, raw.inuse_bytes)]
 
 
 @dataclass
@@ -130,7 +137,7 @@ class _Builder:
 
     def build(self):
         samples = []
-        scale = self.dump.scale
+        scale = self.dump.estimate
         for raw in self.dump.samples:
             values = [*scale(raw.alloc_count, raw.alloc_bytes),
                       *scale(raw.inuse_count, raw.inuse_bytes)]
@@ -140,8 +147,9 @@ class _Builder:
         return Profile(self.dump, samples, self.locations, threads)
 
 
-DROPPED = {"dropped_stack_table": "the stack table was full",
-           "dropped_live_map": "the live map was full (counted as allocated, not in use)",
+DROPPED = {"dropped_stack_table": "the stack table was full (raise HEAPTRACE_STACKS)",
+           "dropped_live_map": "the live map was full (counted as allocated, not in use; "
+                               "raise HEAPTRACE_LIVE)",
            "dropped_busy": "a stack being inserted was busy"}
 
 

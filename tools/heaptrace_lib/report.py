@@ -1,6 +1,7 @@
 """`heaptrace report`: one self-contained HTML page (inline CSS, SVG and
 script; nothing fetched from the network) for a series of dumps: the
-summary, the timeline, the leak ranking, the threads, and the `top` table
+summary, the timeline, the leak ranking, what held memory at the peak (the
+peak dump, peak.py), the threads, and the `top` table
 and flame graph of the latest dump, with a switch to show only what grew
 since the first dump of that process. A series of several processes gets
 a section per process (the largest growth first, as `leaks` orders them),
@@ -175,13 +176,26 @@ def _latest(a, heading="h2"):
     return "\n".join(out)
 
 
+def _peak(a, h):
+    """What held memory at the highest point of the last run, from its
+    peak dump, when there is one."""
+    point = a.runs[-1].peak
+    if point is None:
+        return []
+    sel = Selection()
+    text = render_top(point.profile, sel, select_stacks(point.profile, sel), 15)
+    return [f"<{h}>At the peak: {_e(_bytes(point.heap))} in use, "
+            f"{_e(os.path.basename(point.profile.dump.path))}</{h}>",
+            f'<pre class="top">{_e(text)}</pre>']
+
+
 def _process(a, h):
     """The summary, verdict, timeline, growth and threads of one process;
     h: the heading element of its parts."""
     summary = "".join(f"<li>{_e(line)}</li>" for line in summary_lines(a)[1:])
     return [f'<ul class="summary">{summary}</ul>', _verdict(a),
             f"<{h}>Timeline</{h}>", f'<div class="figure">{timeline.svg(a)}</div>',
-            f"<{h}>Growing stacks</{h}>", _growth_tables(a),
+            f"<{h}>Growing stacks</{h}>", _growth_tables(a), *_peak(a, h),
             f"<{h}>Threads at the last dump</{h}>", _thread_table(a)]
 
 

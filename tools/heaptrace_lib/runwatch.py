@@ -75,11 +75,12 @@ def dump_dirs(where, tmpdir):
 
 
 def _dumps(dirs):
+    """The numbered dumps (a peak dump, peak.py, is one file rewritten)."""
     out = set()
     for d in dirs:
         out.update(glob.glob(os.path.join(d, "heaptrace.*.heap")))
         out.update(glob.glob(os.path.join(d, "heaptrace.*.heap.gz")))
-    return out
+    return {p for p in out if not p.endswith((".peak.heap", ".peak.heap.gz"))}
 
 
 class Watch:

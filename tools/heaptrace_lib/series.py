@@ -5,9 +5,13 @@ are chained into a process and its restarts: a run restarts an earlier one
 when it has the same executable and command line and it began (its first
 dump, and the start of tracing in it) after the earlier one's last dump,
 so processes alive at the same time (a server's workers, a backend beside
-its postmaster) are never restarts of each other. `leaks`, `timeline` and `report` all start from here."""
+its postmaster) are never restarts of each other. A peak dump (peak.py) is
+not a point of the series, whose spacing in time the trends rely on: it
+is kept apart as its run's `peak`, whether given or found beside the run's
+dumps. `leaks`, `timeline` and `report` all start from here."""
 from dataclasses import dataclass, field
 
+from . import peak as peak_dump
 from .errors import HeaptraceError, InputError
 from .profile import Selection, load_profile, select_stacks, type_index
 
@@ -32,6 +36,7 @@ class Run:
     ppid: int = None
     exe: str = None
     cmdline: str = None
+    peak: object = None  # the Point of its peak dump, or None
     restart_of: object = field(default=None, repr=False)  # the earlier Run
     restarted_by: object = field(default=None, repr=False)
 
@@ -55,6 +60,7 @@ def _required(dump, key):
 def load_series(paths, warn):
     """[Run] in the order the processes started."""
     runs = {}
+    peaks = {}
     seen = set()
     for path in paths:
         profile = load_profile(path, warn)
@@ -69,8 +75,17 @@ def load_series(paths, warn):
             continue
         seen.add((pid, start, seq))
         heap = sum(s.values[type_index("inuse_space")] for s in profile.samples)
+        if peak_dump.is_peak(dump):
+            peaks[(pid, start)] = Point(profile, time, dump.meta_int("rss_bytes"), heap)
+            continue
         run = runs.setdefault((pid, start), Run(pid, start, []))
         run.points.append(Point(profile, time, dump.meta_int("rss_bytes"), heap))
+    for key, point in peaks.items():
+        if key in runs:
+            runs[key].peak = point
+        else:
+            warn(f"{point.profile.dump.path}: a peak dump, read only with the other dumps "
+                 "of its process (`top --peak` shows it alone)")
     ordered = sorted(runs.values(), key=lambda r: (min(p.time for p in r.points), r.start))
     for run in ordered:
         run.points.sort(key=lambda p: p.time)
@@ -79,6 +94,14 @@ def load_series(paths, warn):
         first = run.points[0].profile.dump
         run.ppid, run.exe = first.meta_int("ppid"), first.meta.get("exe")
         run.cmdline = first.meta.get("cmdline")
+        if run.peak is None:
+            path = peak_dump.beside(run.points[-1].profile.dump)
+            if path:
+                profile = load_profile(path, warn)
+                run.peak = Point(profile, profile.dump.meta_int("time_unix_ns") / 1e9,
+                                 profile.dump.meta_int("rss_bytes"),
+                                 sum(s.values[type_index("inuse_space")]
+                                     for s in profile.samples))
     _link_restarts(ordered)
     return ordered
 

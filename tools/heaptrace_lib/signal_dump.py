@@ -19,9 +19,10 @@ import time
 
 from .errors import HeaptraceError
 
-# How long a traced process that has just started may take to open its
-# socket before it is taken for an older heaptrace without one.
-SOCKET_GRACE_S = 1.0
+# How long a traced process may take to open its socket (just started, or
+# remaking it after the program closed every descriptor: it looks once a
+# second) before it is taken for an older heaptrace without one.
+SOCKET_GRACE_S = 3.0
 
 
 def _read(pid, name):
