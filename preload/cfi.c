@@ -165,7 +165,7 @@ struct cie {
  * compilers emit; a deeper program is left to libunwind. The stack is
  * small because the rule is read on the program's stack, inside a sample
  * (each sample stays within 1 KiB of it). */
-#define STATE_STACK 4
+#define STATE_STACK 2
 
 static struct reg_rule *tracked(struct frame_state *s, uint64_t reg)
 {
