@@ -39,6 +39,7 @@ struct thread_entry {
 	pthread_t id;
 	uint32_t stack;  /* creation stack (stacktab id), 0 = unknown */
 	int started, exited, detached;
+	uint64_t stack_bytes, guard_bytes; /* threads.h: struct thread_group */
 	UT_hash_handle hh;
 };
 
@@ -48,6 +49,7 @@ struct start_arg {
 	uint32_t stack;
 	int detached;
 	uint64_t order; /* creation order, for the sampler's stream */
+	uint64_t stack_bytes, guard_bytes;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -114,6 +116,8 @@ static void *thread_start(void *p)
 	struct thread_entry *e = entry_for(pthread_self());
 	if (e) {
 		e->stack = a.stack;
+		e->stack_bytes = a.stack_bytes;
+		e->guard_bytes = a.guard_bytes;
 		e->started = 1;
 		e->detached |= a.detached;
 	}
@@ -121,6 +125,36 @@ static void *thread_start(void *p)
 	pthread_setspecific(exit_key, (void *)1);
 	guard_restore(was);
 	return a.fn(a.arg);
+}
+
+/* The stack and guard a new thread gets: the attribute's, else the
+ * process default (RLIMIT_STACK's at start, or what
+ * pthread_setattr_default_np set). glibc keeps the end of a stack the
+ * program supplied and reports its start as that end less the size, so
+ * without one (end NULL) start + size wraps to 0: a stack the program
+ * supplied is its own memory, counted where it got it, so 0 here. */
+static void stack_sizes(const pthread_attr_t *attr, uint64_t *stack,
+			uint64_t *guard)
+{
+	pthread_attr_t def;
+	void *addr = NULL;
+	size_t size = 0, guard_size = 0;
+	*stack = *guard = 0;
+	if (!attr) {
+		if (pthread_getattr_default_np(&def))
+			return;
+		attr = &def;
+	}
+	if (pthread_attr_getstack(attr, &addr, &size) == 0 &&
+	    (uintptr_t)addr + size != 0)
+		size = 0;
+	else if (pthread_attr_getstacksize(attr, &size) ||
+		 pthread_attr_getguardsize(attr, &guard_size))
+		size = guard_size = 0;
+	if (attr == &def)
+		pthread_attr_destroy(&def);
+	*stack = size;
+	*guard = size ? guard_size : 0;
 }
 
 HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
@@ -143,6 +177,7 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 	}
 	a->fn = fn;
 	a->arg = arg;
+	stack_sizes(attr, &a->stack_bytes, &a->guard_bytes);
 	if (attr) {
 		int state;
 		if (pthread_attr_getdetachstate(attr, &state) == 0)
@@ -201,13 +236,11 @@ HT_EXPORT int pthread_detach(pthread_t id)
 }
 
 struct stack_count {
-	uint32_t stack;
-	uint64_t live, unjoined;
+	struct thread_group g;
 	UT_hash_handle hh;
 };
 
-void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
-			     uint64_t unjoined),
+void threads_each(void (*fn)(void *arg, const struct thread_group *g),
 		  void *arg)
 {
 	struct stack_count *counts = NULL, *c, *tmp;
@@ -222,8 +255,8 @@ void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
 			c = int_alloc(sizeof(*c));
 			if (!c)
 				continue;
-			c->stack = e->stack;
-			HASH_ADD(hh, counts, stack, sizeof(c->stack), c);
+			c->g.stack = e->stack;
+			HASH_ADD(hh, counts, g.stack, sizeof(c->g.stack), c);
 			struct stack_count *added;
 			HASH_FIND(hh, counts, &e->stack, sizeof(e->stack), added);
 			if (added != c) {
@@ -232,14 +265,16 @@ void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
 			}
 		}
 		if (e->exited)
-			c->unjoined++;
+			c->g.unjoined++;
 		else
-			c->live++;
+			c->g.live++;
+		c->g.stack_bytes += e->stack_bytes;
+		c->g.guard_bytes += e->guard_bytes;
 	}
 	pthread_mutex_unlock(&lock);
 	HASH_ITER(hh, counts, c, tmp)
 	{
-		fn(arg, c->stack, c->live, c->unjoined);
+		fn(arg, &c->g);
 	}
 	pthread_mutex_lock(&lock);
 	HASH_ITER(hh, counts, c, tmp)
@@ -252,23 +287,33 @@ void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
 
 struct put_state {
 	struct outbuf *o;
-	uint64_t live, unjoined;
+	struct thread_group total;
 };
 
-static void put_group(void *arg, uint32_t stack, uint64_t live,
-		      uint64_t unjoined)
+static void put_counts(struct outbuf *o, const struct thread_group *g)
+{
+	out_u64(o, g->live);
+	out_str(o, " ");
+	out_u64(o, g->unjoined);
+	out_str(o, " ");
+	out_u64(o, g->stack_bytes);
+	out_str(o, " ");
+	out_u64(o, g->guard_bytes);
+}
+
+static void put_group(void *arg, const struct thread_group *g)
 {
 	struct put_state *p = arg;
 	struct outbuf *o = p->o;
-	p->live += live;
-	p->unjoined += unjoined;
+	p->total.live += g->live;
+	p->total.unjoined += g->unjoined;
+	p->total.stack_bytes += g->stack_bytes;
+	p->total.guard_bytes += g->guard_bytes;
 	out_str(o, "# threads: ");
-	out_u64(o, live);
-	out_str(o, " ");
-	out_u64(o, unjoined);
+	put_counts(o, g);
 	out_str(o, " @");
-	if (stack) {
-		const struct stack_rec *r = stacktab_rec(&ht_stacks, stack);
+	if (g->stack) {
+		const struct stack_rec *r = stacktab_rec(&ht_stacks, g->stack);
 		out_frames(o, r->frames, r->nframes);
 	}
 	out_str(o, "\n");
@@ -276,12 +321,10 @@ static void put_group(void *arg, uint32_t stack, uint64_t live,
 
 void threads_put(struct outbuf *o)
 {
-	struct put_state p = {o, 0, 0};
+	struct put_state p = {o, {0, 0, 0, 0, 0}};
 	threads_each(put_group, &p);
 	out_str(o, "# threads_total: ");
-	out_u64(o, p.live);
-	out_str(o, " ");
-	out_u64(o, p.unjoined);
+	put_counts(o, &p.total);
 	out_str(o, "\n");
 }
 

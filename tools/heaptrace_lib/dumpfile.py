@@ -83,11 +83,15 @@ class RawSample:
 @dataclass
 class RawThreads:
     """A `# threads:` line: threads made from one pthread_create call stack
-    that are running, and that exited but were never joined or detached."""
+    that are running, and that exited but were never joined or detached,
+    and the bytes of their stacks and guards (0 in dumps before they were
+    recorded)."""
 
     live: int
     unjoined: int
     addresses: list
+    stack_bytes: int = 0
+    guard_bytes: int = 0
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Dump:
     samples: list = field(default_factory=list)
     threads: list = field(default_factory=list)
     threads_total: tuple = None
+    thread_stacks_total: tuple = None  # (stack bytes, guard bytes) or None
     age_bounds: tuple = None
     mappings: list = field(default_factory=list)
     _starts: list = field(default_factory=list, repr=False)
@@ -253,9 +258,11 @@ def _parse_ages(dump, lineno, value):
 def _parse_threads(dump, lineno, value):
     counts, sep, addresses = value.partition(" @")
     numbers = _numbers(dump, lineno, "threads", counts)
-    if not sep or len(numbers) != 2 or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+    if not sep or len(numbers) not in (2, 4) \
+            or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
         raise InputError(dump.path, lineno, "malformed '# threads:' line")
-    dump.threads.append(RawThreads(*numbers, [int(a, 16) for a in addresses.split()]))
+    dump.threads.append(RawThreads(*numbers[:2], [int(a, 16) for a in addresses.split()],
+                                   *numbers[2:]))
 
 
 def _parse_meta(dump, lineno, text):
@@ -268,9 +275,11 @@ def _parse_meta(dump, lineno, text):
         _parse_threads(dump, lineno, value)
     elif key == "threads_total":
         numbers = _numbers(dump, lineno, key, value)
-        if len(numbers) != 2:
+        if len(numbers) not in (2, 4):
             raise InputError(dump.path, lineno, "malformed '# threads_total:' line")
-        dump.threads_total = tuple(numbers)
+        dump.threads_total = tuple(numbers[:2])
+        if len(numbers) == 4:
+            dump.thread_stacks_total = tuple(numbers[2:])
     elif key == "age_buckets_s":
         bounds = _numbers(dump, lineno, key, value)
         if not bounds or bounds != sorted(set(bounds)) or bounds[0] <= 0:

@@ -71,6 +71,8 @@ class ThreadGroup:
     live: int
     unjoined: int
     locations: list
+    stack_bytes: int = 0  # their stacks and guards
+    guard_bytes: int = 0
 
 
 @dataclass
@@ -142,7 +144,8 @@ class _Builder:
             values = [*scale(raw.alloc_count, raw.alloc_bytes),
                       *scale(raw.inuse_count, raw.inuse_bytes)]
             samples.append(Sample(values, self.prune(self.locations_of(raw.addresses)), raw))
-        threads = [ThreadGroup(t.live, t.unjoined, self.locations_of(t.addresses))
+        threads = [ThreadGroup(t.live, t.unjoined, self.locations_of(t.addresses),
+                               t.stack_bytes, t.guard_bytes)
                    for t in self.dump.threads]
         return Profile(self.dump, samples, self.locations, threads)
 
