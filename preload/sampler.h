@@ -44,6 +44,9 @@ static inline enum sample_verdict sample_check(size_t n)
  * creation order (1, 2, ...; the main thread is 0) picks its random stream. */
 void sampler_thread_start(uint64_t order);
 
+/* The allocations (and their bytes) made before the tracer started. */
+void sampler_untraced(uint64_t *allocs, uint64_t *bytes);
+
 /* Objects one sample of n bytes stands for (1/p); 1 at rate 1. */
 double sampler_weight(uint64_t n);
 
