@@ -128,7 +128,6 @@ def check_run(seed, dump, sites, own):
     totals within MAX_SIGMA of the spread of their sum."""
     where = f"seed {seed} (replay: HEAPTRACE_SEED={seed} {lib.prog('sites')}; dump {dump})"
     for kind in TYPES:
-        total_var = 0.0
         for site in SITES:
             want = truth(site, kind)
             got = sites[site][kind]
@@ -137,7 +136,6 @@ def check_run(seed, dump, sites, own):
                 if got:
                     raise AssertionError(f"{where}: {site} {kind} {got:.0f}, none is live")
                 continue
-            total_var += (want ** 2) * var
             # + 1e-6: the file's whole numbers and the readers' floating point
             allowed = MAX_SIGMA * want * math.sqrt(var) + 1e-6 * want
             if abs(got - want) > allowed:
@@ -145,7 +143,7 @@ def check_run(seed, dump, sites, own):
                     f"{where}: {site} {kind} read as {got:.0f}, truth {want} "
                     f"(allowed +-{allowed:.0f}, {MAX_SIGMA} binomial sd)")
         want = sum(truth(s, kind) for s in SITES)
-        allowed = MAX_SIGMA * math.sqrt(total_var) + 1e-6 * want
+        allowed = MAX_SIGMA * total_sd(kind) + 1e-6 * want
         if abs(own[kind] - want) > allowed:
             raise AssertionError(
                 f"{where}: the dump's # {lib.OWN_TOTALS[kind]} is {own[kind]:.0f}, "
