@@ -3,7 +3,8 @@ one made the preload write, including those a test removed (lib.py keeps
 them, see lib.keep_dumps), is read by `go tool pprof` and by `google-pprof`,
 and their totals of the four sample types agree with heaptrace's own `#`
 totals: exactly at rate 1, otherwise within the rounding of each line of
-that dump (lib.line_rounding). Where a test knows a dump's truth
+that dump (lib.line_rounding). Each dump is also whole (tests/whole.py: its
+header line sums its sample lines, its maps are complete). Where a test knows a dump's truth
 (lib.TRUTH), go tool pprof's reading is held to it as well. Runs last (the
 runner takes modules in name order).
 
@@ -26,6 +27,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import lib
+import whole
 
 LARGE = 8 << 20
 BATCH_DUMPS = 100
@@ -72,6 +74,10 @@ def own_totals(dump):
 def go_check(item):
     """None, or what is wrong with go tool pprof's reading of dump."""
     pprof, dump = item
+    try:  # the header line sums the sample lines, the maps are complete
+        whole.assert_whole(dump)
+    except AssertionError as e:
+        return f"{dump}: {e}"
     env = dict(os.environ, PPROF_TMPDIR=lib.tmpdir("ht-pprof-"))
     proc = subprocess.run([*pprof, "-raw", "-symbolize=none", dump], env=env,
                           capture_output=True, text=True, timeout=300)
