@@ -276,11 +276,11 @@ static void accept_all(int lfd, int control)
 		if (fd < 0)
 			return;
 		struct conn *c = free_slot(control);
-		if (!c || (control && !control_admit(fd))) {
-			if (!c && control)
+		if (!c) {
+			if (control)
 				control_refuse(fd, "busy: too many control "
 						   "connections");
-			else if (!c)
+			else
 				http_reject(fd, 503);
 			server_close(fd);
 			continue;
@@ -298,12 +298,14 @@ static void accept_all(int lfd, int control)
 static void on_control_bytes(struct conn *c)
 {
 	char *nl = memchr(c->buf, '\n', c->len);
-	if (nl)
-		control_answer(c->fd, c->buf, (size_t)(nl - c->buf), http_where);
-	else if (c->len == c->cap)
-		control_refuse(c->fd, "request too long");
-	else
+	if (!nl && c->len < c->cap)
 		return;
+	/* The peer is judged once its request is read: closing on unread
+	 * bytes would reset the connection before it reads why. */
+	if (!nl)
+		control_refuse(c->fd, "request too long");
+	else if (control_admit(c->fd)) /* else it was told why */
+		control_answer(c->fd, c->buf, (size_t)(nl - c->buf), http_where);
 	drop(c);
 }
 

@@ -184,8 +184,8 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 			a->detached = state == PTHREAD_CREATE_DETACHED;
 	}
 	if (tracer_state() == TRACER_ON) {
-		uintptr_t frames[HT_MAX_FRAMES_LIMIT];
-		int n = unwind_capture(frames, (int)ht_config.max_frames);
+		const uintptr_t *frames;
+		int n = unwind_capture(&frames, (int)ht_config.max_frames);
 		struct stack_rec *r =
 		    n < 0 ? NULL
 			  : stacktab_intern(&ht_stacks, frames, (uint32_t)n);
