@@ -141,8 +141,8 @@ __attribute__((noinline)) static void mmap_slow(void *p, size_t n,
 	if (from_allocator(caller))
 		return;
 	int was = guard_enter(), saved = errno;
-	uintptr_t frames[HT_MAX_FRAMES_LIMIT];
-	int nf = unwind_capture(frames, (int)ht_config.max_frames);
+	const uintptr_t *frames;
+	int nf = unwind_capture(&frames, (int)ht_config.max_frames);
 	struct stack_rec *r =
 	    nf < 0 ? NULL : stacktab_intern(&ht_stacks, frames, (uint32_t)nf);
 	if (r)
