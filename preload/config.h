@@ -32,6 +32,7 @@ struct ht_config {
 	uint64_t rss_limit_bytes; /* RSS that triggers a dump; 0 = off */
 	unsigned rss_limit_permille; /* or this share of memory.max; 0 = off */
 	uint64_t alloc_step;      /* bytes allocated between dumps; 0 = off */
+	int mmap;                 /* anonymous mmaps by stack (mmaps.c) */
 	int http;                /* HEAPTRACE_HTTP is set and well-formed */
 	int http_public;         /* its address is not a loopback one */
 	int http_inherited;      /* from a traced ancestor: a port found

@@ -39,9 +39,10 @@ def tmpdir(prefix="ht-test-"):
 # that test_zz_readers.py can have the peer parsers read all of them.
 DUMP_DIRS = []
 
-# Dumps that tests removed, kept for test_zz_readers.py: a tree removed with
-# shutil.rmtree (every test's cleanup) has its dumps moved here first, gzip
-# ones unpacked (google-pprof reads only plain dumps).
+# Dumps that tests removed, kept for test_zz_readers.py: under tests/run.py
+# (keep_removed_dumps), a tree removed with shutil.rmtree (every test's
+# cleanup) has its dumps moved here first, gzip ones unpacked (google-pprof
+# reads only plain dumps).
 KEPT_DIR = None
 KEPT = []
 KEEP_ERRORS = []  # dumps that could not be kept: the reader check fails on them
@@ -85,7 +86,11 @@ def _keeping_rmtree(path, *args, **kwargs):
     return _rmtree(path, *args, **kwargs)
 
 
-shutil.rmtree = _keeping_rmtree
+def keep_removed_dumps():
+    """From now on, shutil.rmtree keeps the dumps of a tree before removing
+    it. tests/run.py turns this on for the suite; scripts that use lib on
+    their own (make fuzz, make soak) remove what they remove."""
+    shutil.rmtree = _keeping_rmtree
 
 
 def traced_env(dump_dir, **config):

@@ -221,3 +221,17 @@ def test_unseeded_runs_differ_and_say_their_seed():
     assert s1 != s2, f"two unseeded runs both had seed {s1}"
     again = lib.run_traced([exe], seed=s1)[1][0]
     assert sample_lines(again) == sample_lines(first), f"seed {s1} did not replay"
+
+
+def test_a_new_threads_first_allocation_is_sampled_like_any():
+    """400 threads each make one 64-byte allocation, their first: about
+    400 * 64 / rate = 0.05 of them are sampled; were a new thread's first
+    allocation always sampled, all 400 would be."""
+    for seed in (1, 2, 3):
+        _, dumps = lib.run_traced([lib.prog("thread_firsts"), "400"], seed=seed)
+        # the alloc count of a one-size site's line is its number of samples
+        sampled = sum(ac for c, b, ac, ab, _ in lib.dump_samples(dumps[-1])
+                      if ac and ab == 64 * ac)
+        if sampled > 3:  # P(more than 3 of 400 at p = 1/8192) is about 2e-7
+            raise AssertionError(f"seed {seed}: {sampled} of 400 first allocations sampled "
+                                 f"(replay: HEAPTRACE_SEED={seed}; {dumps[-1]})")
