@@ -85,6 +85,10 @@ void real_resolve(void)
 	LOOKUP(sigaction);
 	LOOKUP(signal);
 	LOOKUP(dlclose);
+	LOOKUP(mmap);
+	LOOKUP(munmap);
+	LOOKUP(mremap);
+	LOOKUP(madvise);
 	LOOKUP(malloc);
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
 		t->resolving = 0;

@@ -7,7 +7,8 @@ import sys
 from . import (flame, graph, launch, leaks, peak, pprof_proto, report, signal_dump, threads,
                timeline, top)
 from .errors import HeaptraceError
-from .profile import DEFAULT_TYPE, SAMPLE_TYPES, Selection, load_profile, select_stacks
+from .profile import (DEFAULT_TYPE, KINDS, SAMPLE_TYPES, Selection, load_profile,
+                      select_stacks)
 from .series import choose, load_series
 from .units import BYTE_UNITS
 
@@ -39,6 +40,9 @@ def _selection_options(parser):
                            const=name, help=f"{what} {when}"
                            + (" (the default)" if name == DEFAULT_TYPE else ""))
     parser.set_defaults(sample_type=DEFAULT_TYPE)
+    parser.add_argument("--kind", choices=KINDS, default="heap",
+                        help="heap (malloc's blocks, the default) or mmap (anonymous "
+                        "mappings the program made outside the allocator, mapped now)")
     parser.add_argument("--lines", action="store_true",
                         help="one node per source line instead of per function")
     _filter_options(parser)
@@ -207,7 +211,12 @@ def run_verb(args, warn):
         return 0
     if getattr(args, "peak", False):
         args.dump = peak.find(args.dump)
-    profile = load_profile(args.dump, warn)
+    kind = getattr(args, "kind", "heap")
+    if kind == "mmap" and args.sample_type.startswith("alloc"):
+        raise HeaptraceError(f"--kind mmap has the mappings of the dump's moment only; "
+                             f"--{args.sample_type} is not recorded for them "
+                             "(use --inuse_space or --inuse_objects)")
+    profile = load_profile(args.dump, warn, kind)
     if args.verb == "pprof":
         _write(args.output, pprof_proto.encode(profile))
         return 0
@@ -216,7 +225,7 @@ def run_verb(args, warn):
         return 0
     selection = _selection(args)
     if args.verb in ("top", "diff"):
-        base = load_profile(args.base, warn) if args.base else None
+        base = load_profile(args.base, warn, kind) if args.base else None
         stacks = select_stacks(profile, selection, base)
         sys.stdout.write(top.render_top(profile, selection, stacks, args.nodecount,
                                         args.cum, args.nodefraction, args.unit))

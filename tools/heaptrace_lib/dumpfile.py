@@ -107,6 +107,8 @@ class Dump:
     threads: list = field(default_factory=list)
     threads_total: tuple = None
     thread_stacks_total: tuple = None  # (stack bytes, guard bytes) or None
+    mmaps: list = field(default_factory=list)  # RawSample of `# mmap:` lines
+    mmap_total: tuple = None  # (mappings, bytes, dropped) or None
     age_bounds: tuple = None
     mappings: list = field(default_factory=list)
     _starts: list = field(default_factory=list, repr=False)
@@ -265,6 +267,17 @@ def _parse_threads(dump, lineno, value):
                                    *numbers[2:]))
 
 
+def _parse_mmap(dump, lineno, value):
+    """`# mmap: <mappings> <bytes> @ addrs`: estimates, already unsampled;
+    what is mapped now only, so the allocated values repeat them."""
+    counts, sep, addresses = value.partition(" @")
+    numbers = _numbers(dump, lineno, "mmap", counts)
+    if not sep or len(numbers) != 2 or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+        raise InputError(dump.path, lineno, "malformed '# mmap:' line")
+    c, b = numbers
+    dump.mmaps.append(RawSample(c, b, c, b, [int(a, 16) for a in addresses.split()]))
+
+
 def _parse_meta(dump, lineno, text):
     key, sep, value = text[2:].partition(": ")
     if not sep:
@@ -273,6 +286,13 @@ def _parse_meta(dump, lineno, text):
         _parse_ages(dump, lineno, value)
     elif key == "threads":
         _parse_threads(dump, lineno, value)
+    elif key == "mmap":
+        _parse_mmap(dump, lineno, value)
+    elif key == "mmap_total":
+        numbers = _numbers(dump, lineno, key, value)
+        if len(numbers) != 3:
+            raise InputError(dump.path, lineno, "malformed '# mmap_total:' line")
+        dump.mmap_total = tuple(numbers)
     elif key == "threads_total":
         numbers = _numbers(dump, lineno, key, value)
         if len(numbers) not in (2, 4):

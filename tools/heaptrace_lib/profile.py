@@ -166,10 +166,20 @@ def _warn_incomplete(dump, warn):
             warn(f"{dump.path}: {count} samples dropped because {why}")
 
 
-def load_profile(path, warn):
-    """Read, unsample and symbolize one dump file."""
+KINDS = ("heap", "mmap")
+
+
+def load_profile(path, warn, kind="heap"):
+    """Read, unsample and symbolize one dump file; kind "mmap" takes the
+    program's anonymous mappings (`# mmap:` lines) as its samples instead
+    of the heap's. Their values are estimates already, and the mappings of
+    now only: the alloc_* types repeat the in-use ones."""
     dump = read_dump(path)
     _warn_incomplete(dump, warn)
+    if kind == "mmap":
+        if not dump.is_heaptrace:
+            raise HeaptraceError(f"{path}: --kind mmap needs a heaptrace dump")
+        dump.samples, dump.scaled = dump.mmaps, False
     return _Builder(dump, warn).build()
 
 
