@@ -35,6 +35,8 @@ struct ht_config {
 	int mmap;                 /* anonymous mmaps by stack (mmaps.c) */
 	int http;                /* HEAPTRACE_HTTP is set and well-formed */
 	int http_public;         /* its address is not a loopback one */
+	int http_inherited;      /* from a traced ancestor: a port found
+				  * taken is not said (exec_env.c) */
 	struct sockaddr_storage http_addr;
 	socklen_t http_addr_len;
 	char http_token_file[4096]; /* HEAPTRACE_HTTP_TOKEN_FILE, "" = none */
