@@ -41,6 +41,7 @@ struct thread_entry {
 	uint32_t stack;  /* creation stack (stacktab id), 0 = unknown */
 	int started, exited, detached;
 	uint64_t stack_bytes, guard_bytes; /* threads.h: struct thread_group */
+	uintptr_t sp; /* an address on its stack, for `heaptrace rss` */
 	UT_hash_handle hh;
 };
 
@@ -118,6 +119,7 @@ static void *thread_start(void *p)
 	struct thread_entry *e = entry_for(pthread_self());
 	if (e) {
 		e->stack = a.stack;
+		e->sp = (uintptr_t)&a;
 		e->stack_bytes = a.stack_bytes;
 		e->guard_bytes = a.guard_bytes;
 		e->started = 1;
@@ -328,6 +330,24 @@ void threads_put(struct outbuf *o)
 	out_str(o, "# threads_total: ");
 	put_counts(o, &p.total);
 	out_str(o, "\n");
+	/* Where each running thread's stack is, by creation stack: `rss`
+	 * finds its mapping's resident bytes in the `# smaps:` lines. */
+	struct thread_entry *e, *tmp;
+	pthread_mutex_lock(&lock);
+	HASH_ITER(hh, threads, e, tmp)
+	{
+		if (!e->started || e->exited || !e->stack_bytes)
+			continue;
+		out_str(o, "# thread_at: 0x");
+		out_hex(o, e->sp);
+		out_str(o, " @");
+		if (e->stack) {
+			const struct stack_rec *r = stacktab_rec(&ht_stacks, e->stack);
+			out_frames(o, r->frames, r->nframes);
+		}
+		out_str(o, "\n");
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 void threads_prefork(void)
