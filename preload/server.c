@@ -486,7 +486,7 @@ static void start_thread(void)
 		return;
 	}
 	pthread_setname_np(id, "heaptrace-srv");
-	pthread_detach(id);
+	ht_real.pthread_detach(id); /* not the registry's: heaptrace's own */
 }
 
 void server_prefork(void)
