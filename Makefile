@@ -33,6 +33,9 @@ $(B)/preload/%.o: preload/%.c $(PRELOAD_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PRELOAD_CFLAGS) -c $< -o $@
 
+# C++'s operator new throws through heaptrace's: see preload/cxxnew.c.
+$(B)/preload/cxxnew.o $(B)/ubsan/obj/cxxnew.o: PRELOAD_CFLAGS += -fexceptions
+
 $(B)/libheaptrace.so: $(PRELOAD_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PRELOAD_LDFLAGS)
 
