@@ -8,12 +8,17 @@
  *
  * The next operator new may itself call malloc, as libstdc++'s does. That
  * inner malloc must be neither sampled again nor counted down a second
- * time, so the call runs with the guard up and the countdown is put back
- * afterwards to what this operator left it. The next operator new throws
- * std::bad_alloc through this frame: this file is compiled with
- * -fexceptions, so the cleanup that puts guard and countdown back also
- * runs while the exception passes, and the exception goes on to the
- * program's handler.
+ * time. On the common path the countdown is well above what the next form
+ * can ask of malloc (n, 1 for n = 0, n rounded up to the alignment), so
+ * the inner malloc takes its fast path and counts the bytes down; when
+ * nothing did (tcmalloc), this operator does after the call. Where the
+ * countdown is lower, this operator decides (and samples) itself, and
+ * raises the countdown by that margin during the call, so that the inner
+ * malloc cannot sample, putting back its own value afterwards. No state
+ * is left to repair when the next operator new throws std::bad_alloc
+ * through these frames (a countdown left raised only delays the next
+ * sample by the margin), so they need no cleanup: the unwinder passes
+ * them by their call frame information (-fasynchronous-unwind-tables).
  *
  * With no C++ runtime after heaptrace at start (a C program that later
  * loads C++ code), the forms do what libstdc++'s do, on the real
@@ -37,19 +42,6 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 enum new_form { NEW_PLAIN, NEW_NOTHROW, NEW_ALIGNED, NEW_ALIGNED_NOTHROW };
-
-/* The thread's state around a call of the next operator new. */
-struct inner {
-	struct ht_thread *t;
-	uint64_t countdown;
-	int guard;
-};
-
-static void inner_end(struct inner *s)
-{
-	s->t->countdown = s->countdown;
-	s->t->guard = s->guard;
-}
 
 /* A symbol of the C++ runtime, for a call of new from caller. */
 static void *cxx_symbol(const void *caller, const char *name)
@@ -117,15 +109,11 @@ fallback_new(enum new_form f, size_t n, size_t align, const void *caller)
 	}
 }
 
-/* Calls the next form; the inner malloc, if any, is not this sample. */
-__attribute__((noinline)) static void *
-forward_new(const struct ht_real_new *next, enum new_form f, size_t n,
-	    size_t align, const void *nt, const void *caller)
+/* The next form, or libstdc++'s work where there is none. */
+static inline __attribute__((always_inline)) void *
+next_new(const struct ht_real_new *next, enum new_form f, size_t n,
+	 size_t align, const void *nt, const void *caller)
 {
-	struct ht_thread *t = &ht_thread;
-	__attribute__((cleanup(inner_end))) struct inner s = {t, t->countdown,
-							      t->guard};
-	t->guard = 1;
 	switch (f) {
 	case NEW_PLAIN:
 		if (next->plain)
@@ -147,23 +135,43 @@ forward_new(const struct ht_real_new *next, enum new_form f, size_t n,
 	return fallback_new(f, n, align, caller);
 }
 
-static inline __attribute__((always_inline)) void *
-op_new(const struct ht_real_new *next, enum new_form f, size_t n, size_t align,
-       const void *nt)
+/* The margin is the most the next form may ask of malloc, plus one. */
+__attribute__((noinline)) static void *
+new_slow(const struct ht_real_new *next, enum new_form f, size_t n,
+	 size_t align, const void *nt, const void *caller, uint64_t margin)
 {
 	struct ht_thread *t = &ht_thread;
 	enum sample_verdict v = SAMPLE_NO;
-	if (likely(n < t->countdown))
+	if (n < t->countdown)
 		t->countdown -= n;
 	else
 		v = sampler_slow(t, n);
 	if (unlikely(v == SAMPLE_BOOT)) /* inside dlsym: it never gets here */
 		return bootstrap_alloc(n, align > 16 ? align : 16);
-	void *p = forward_new(next, f, n, align, nt,
-			      __builtin_return_address(0));
+	uint64_t left = t->countdown;
+	t->countdown = left + margin < left || margin <= n ? UINT64_MAX
+							   : left + margin;
+	void *p = next_new(next, f, n, align, nt, caller);
+	t->countdown = left;
 	if (unlikely(v == SAMPLE_YES))
 		tracer_record_alloc(p, n);
 	return p;
+}
+
+static inline __attribute__((always_inline)) void *
+op_new(const struct ht_real_new *next, enum new_form f, size_t n, size_t align,
+       const void *nt)
+{
+	struct ht_thread *t = &ht_thread;
+	const void *caller = __builtin_return_address(0);
+	uint64_t margin = (uint64_t)n + align + 1, before = t->countdown;
+	if (likely(margin > n && margin < before)) {
+		void *p = next_new(next, f, n, align, nt, caller);
+		if (t->countdown == before) /* no malloc of ours inside */
+			t->countdown = before - n;
+		return p;
+	}
+	return new_slow(next, f, n, align, nt, caller, margin);
 }
 
 HT_EXPORT void *_Znwm(size_t n)
