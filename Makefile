@@ -81,6 +81,14 @@ fuzz: all
 soak: deps all
 	python3 tests/soak.py --seconds $(or $(SOAK_SECONDS),600)
 
+# Plants each fault of tests/mutants.txt in a scratch copy (build/mutants)
+# and runs the tests that should catch it; prints the faults that survive.
+# Not part of check. MUTANTS=name1,name2 runs only those.
+mutants: deps all
+	python3 tests/mutants.py $(subst $(comma), ,$(MUTANTS))
+
+comma := ,
+
 install: $(B)/libheaptrace.so
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heaptrace
 	install -m 755 $(B)/libheaptrace.so $(DESTDIR)$(PREFIX)/lib/libheaptrace.so
@@ -91,4 +99,4 @@ install: $(B)/libheaptrace.so
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps check demo fuzz soak install clean
+.PHONY: all deps check demo fuzz soak mutants install clean

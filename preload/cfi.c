@@ -161,7 +161,11 @@ struct cie {
 	struct cursor program;
 };
 
-#define STATE_STACK 8
+/* Remembered states (DW_CFA_remember_state) nest one deep in what
+ * compilers emit; a deeper program is left to libunwind. The stack is
+ * small because the rule is read on the program's stack, inside a sample
+ * (each sample stays within 1 KiB of it). */
+#define STATE_STACK 2
 
 static struct reg_rule *tracked(struct frame_state *s, uint64_t reg)
 {

@@ -12,8 +12,8 @@
 /* The abstract address of pid's control socket, and its length. */
 socklen_t control_address(pid_t pid, struct sockaddr_un *a);
 
-/* 1 when the peer of the accepted socket fd is the process's effective
- * uid now, or root; otherwise tells the peer why not and returns 0. */
+/* 1 when the peer of the socket fd is the process's effective uid now,
+ * or root; otherwise tells the peer why not and returns 0. */
 int control_admit(int fd);
 
 /* Answers one request line (without its newline) on fd; http is the

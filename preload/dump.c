@@ -21,8 +21,11 @@
 #include "gzout.h"
 #include "livemap.h"
 #include "log.h"
+#include "mmaps.h"
 #include "outbuf.h"
 #include "procfs.h"
+#include "rss.h"
+#include "sampler.h"
 #include "snapshot.h"
 #include "stacktab.h"
 #include "threads.h"
@@ -199,6 +202,13 @@ static void put_header(struct outbuf *o, const struct snapshot *d,
 	kv_u64(o, "dropped_stack_table", atomic_load(&ht_stacks.dropped_full));
 	kv_u64(o, "dropped_live_map", atomic_load(&ht_live.dropped));
 	kv_u64(o, "dropped_busy", atomic_load(&ht_stacks.dropped_busy));
+	uint64_t untraced, untraced_bytes;
+	sampler_untraced(&untraced, &untraced_bytes);
+	out_str(o, "# untraced_before_start: ");
+	out_u64(o, untraced);
+	out_str(o, " ");
+	out_u64(o, untraced_bytes);
+	out_str(o, "\n");
 	kv_u64(o, "tracer_bytes", arena_resident_bytes());
 	kv_u64(o, "tracer_mapped_bytes", arena_mapped_bytes());
 	out_str(o, "# age_buckets_s:");
@@ -246,6 +256,8 @@ static int write_file(int fd, struct snapshot *d, const char *trigger,
 	put_header(&o, d, trigger, seq);
 	put_samples(&o, d);
 	threads_put(&o);
+	mmaps_put(&o);
+	rss_put(&o);
 	out_str(&o, "\nMAPPED_LIBRARIES:\n");
 	proc_copy(&o, "/proc/self/maps");
 	if (ht_config.compress)

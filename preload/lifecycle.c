@@ -12,6 +12,7 @@
 #include "dumpsig.h"
 #include "exec_env.h"
 #include "forkguard.h"
+#include "framebuf.h"
 #include "profile.h"
 #include "real.h"
 #include "retention.h"
@@ -19,6 +20,7 @@
 #include "thread_state.h"
 #include "threads.h"
 #include "tracer.h"
+#include "unwind.h"
 
 void lifecycle_prefork(void)
 {
@@ -49,6 +51,7 @@ void lifecycle_postfork_child(void)
 	threads_postfork_child();
 	profile_postfork_child();
 	tracer_postfork_child();
+	framebuf_postfork_child();
 	retention_postfork_child();
 	dumpsig_postfork_child();
 	dumpreq_init(); /* nothing pending in the child */
@@ -66,6 +69,7 @@ __attribute__((constructor)) static void lifecycle_start(void)
 		real_resolve();
 	config_load();
 	exec_env_apply();
+	framebuf_init(ht_config.max_frames + UNWIND_OWN_FRAMES);
 	tracer_init();
 	/* Dumps are written even when sampling failed: they say why. */
 	dumpreq_init();

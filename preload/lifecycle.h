@@ -33,7 +33,8 @@
  *                 since a dump in progress (2) walks them
  *
  * After those, the child's per-process state, in any order: tracer (its
- * clock), retention (its dump files), dumpsig (who owns the signal),
+ * clock), framebuf (the other threads' capture buffers), retention (its
+ * dump files), dumpsig (who owns the signal),
  * dumpreq (no request pending: dumpreq_init again). The
  * dumper's and the server's child hooks run last of all: they start the
  * child's dumper and server threads, which may dump at once, when

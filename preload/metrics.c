@@ -41,13 +41,11 @@ struct thread_sums {
 	uint64_t live, unjoined;
 };
 
-static void add_threads(void *arg, uint32_t stack, uint64_t live,
-			uint64_t unjoined)
+static void add_threads(void *arg, const struct thread_group *g)
 {
 	struct thread_sums *s = arg;
-	(void)stack;
-	s->live += live;
-	s->unjoined += unjoined;
+	s->live += g->live;
+	s->unjoined += g->unjoined;
 }
 
 void metrics_write(struct outbuf *o)

@@ -38,24 +38,24 @@ struct page {
 	uint64_t live, unjoined;
 };
 
-static void sum(void *arg, uint32_t stack, uint64_t live, uint64_t unjoined)
+static void sum(void *arg, const struct thread_group *g)
 {
 	struct page *p = arg;
-	(void)stack;
-	p->live += live;
-	p->unjoined += unjoined;
+	p->live += g->live;
+	p->unjoined += g->unjoined;
 }
 
 /* One creation stack: its counts, then its frames named as the ?debug=1
  * page names them. */
-static void group(void *arg, uint32_t stack, uint64_t live, uint64_t unjoined)
+static void group(void *arg, const struct thread_group *g)
 {
 	struct outbuf *o = arg;
-	const struct stack_rec *r = stack ? stacktab_rec(&ht_stacks, stack) : NULL;
+	const struct stack_rec *r =
+	    g->stack ? stacktab_rec(&ht_stacks, g->stack) : NULL;
 	out_str(o, "\n");
-	out_u64(o, live);
+	out_u64(o, g->live);
 	out_str(o, " running, ");
-	out_u64(o, unjoined);
+	out_u64(o, g->unjoined);
 	out_str(o, " unjoined, created at:");
 	if (!r || !r->nframes)
 		out_str(o, " (no stack)");

@@ -107,6 +107,10 @@ void real_resolve(void)
 	LOOKUP(sigaction);
 	LOOKUP(signal);
 	LOOKUP(dlclose);
+	LOOKUP(mmap);
+	LOOKUP(munmap);
+	LOOKUP(mremap);
+	LOOKUP(madvise);
 	LOOKUP_NEW(op_new, "w");
 	LOOKUP_NEW(op_new_array, "a");
 	LOOKUP_DELETE(op_delete, "l");

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* C++'s operator new and delete after heaptrace (libstdc++, or a tcmalloc
  * preloaded after it), by their Itanium ABI names: a std::nothrow_t comes
@@ -48,6 +49,10 @@ struct ht_real {
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	void (*(*signal)(int, void (*)(int)))(int);
 	int (*dlclose)(void *);
+	void *(*mmap)(void *, size_t, int, int, int, off_t);
+	int (*munmap)(void *, size_t);
+	void *(*mremap)(void *, size_t, size_t, int, ...);
+	int (*madvise)(void *, size_t, int);
 	struct ht_real_new op_new, op_new_array;
 	struct ht_real_delete op_delete, op_delete_array;
 };

@@ -6,10 +6,22 @@
 #include "sampler.h"
 
 #include <math.h>
+#include <stdatomic.h>
 
 #include "config.h"
 #include "real.h"
 #include "tracer_state.h"
+
+/* Allocations made before the tracer started (other libraries'
+ * constructors run before heaptrace's): not traced, but counted, so that
+ * the dump can say what it did not see. Relaxed: only totals are read. */
+static _Atomic uint64_t untraced_allocs, untraced_bytes;
+
+void sampler_untraced(uint64_t *allocs, uint64_t *bytes)
+{
+	*allocs = atomic_load_explicit(&untraced_allocs, memory_order_relaxed);
+	*bytes = atomic_load_explicit(&untraced_bytes, memory_order_relaxed);
+}
 
 /* This thread's place in creation order (see sampler_thread_start). */
 static __thread uint64_t thread_order;
@@ -65,8 +77,14 @@ enum sample_verdict sampler_slow(struct ht_thread *t, size_t n)
 		return SAMPLE_NO;
 	int state = tracer_state();
 	if (state != TRACER_ON) {
-		if (state == TRACER_FAILED)
+		if (state == TRACER_FAILED) {
 			t->countdown = SAMPLER_NEVER;
+		} else if (state == TRACER_OFF) {
+			atomic_fetch_add_explicit(&untraced_allocs, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&untraced_bytes, n,
+						  memory_order_relaxed);
+		}
 		return SAMPLE_NO;
 	}
 	if (!t->rng) {
@@ -79,6 +97,11 @@ enum sample_verdict sampler_slow(struct ht_thread *t, size_t n)
 	}
 	t->countdown = draw_countdown(t);
 	return SAMPLE_YES;
+}
+
+uint64_t sampler_draw(void)
+{
+	return draw_countdown(&ht_thread);
 }
 
 double sampler_weight(uint64_t n)

@@ -82,9 +82,15 @@ static struct conn conns[MAX_CONN];
 static int control_fd = -1, http_fd = -1;
 static char *buffers;   /* every slot's buffer, one mapping */
 static char http_where[64];
-static int http_wanted; /* configured, token usable: keep a listener */
-static int http_said;   /* the port-in-use line is said once */
+static int http_wanted; /* configured, token usable, the port not found
+			  * taken: keep a listener (remade if the program
+			  * closes it) */
 static int forked;      /* a forked child: the parent's port is not ours */
+/* A forked child of a process that serves HTTP takes the port over when
+ * that process exits first: a daemon's fork that lets the parent exit
+ * (nginx, redis) keeps its endpoint. */
+static int adopt_port;
+static pid_t parent_at_fork;
 
 static uint64_t now_ms(void)
 {
@@ -200,13 +206,15 @@ static int listen_control(void)
 	return fd;
 }
 
-/* The port cannot be had: said once. (An exec'd descendant of the
- * process that serves it never tries: exec_env.c.) */
+/* The port cannot be had: said once, and not tried again. Not said by
+ * a process that inherited the address from a traced ancestor (an exec'd
+ * descendant: exec_env.c; a forked one taking over), whose family most
+ * likely holds it. */
 static void http_busy(const char *wanted, int err)
 {
-	if (http_said)
+	http_wanted = 0;
+	if (ht_config.http_inherited)
 		return;
-	http_said = 1;
 	ht_log("cannot serve HTTP on %s (%s); the program runs on without it, "
 	       "dumps to files and the control socket still work",
 	       wanted, strerror(err));
@@ -277,11 +285,11 @@ static void accept_all(int lfd, int control)
 		if (fd < 0)
 			return;
 		struct conn *c = free_slot(control);
-		if (!c || (control && !control_admit(fd))) {
-			if (!c && control)
+		if (!c) {
+			if (control)
 				control_refuse(fd, "busy: too many control "
 						   "connections");
-			else if (!c)
+			else
 				http_reject(fd, 503);
 			server_close(fd);
 			continue;
@@ -299,12 +307,14 @@ static void accept_all(int lfd, int control)
 static void on_control_bytes(struct conn *c)
 {
 	char *nl = memchr(c->buf, '\n', c->len);
-	if (nl)
-		control_answer(c->fd, c->buf, (size_t)(nl - c->buf), http_where);
-	else if (c->len == c->cap)
-		control_refuse(c->fd, "request too long");
-	else
+	if (!nl && c->len < c->cap)
 		return;
+	/* The peer is judged once its request is read: closing on unread
+	 * bytes would reset the connection before it reads why. */
+	if (!nl)
+		control_refuse(c->fd, "request too long");
+	else if (control_admit(c->fd)) /* else it was told why */
+		control_answer(c->fd, c->buf, (size_t)(nl - c->buf), http_where);
 	drop(c);
 }
 
@@ -359,7 +369,9 @@ static void on_deadline(struct conn *c)
 	drop(c); /* a request that did not arrive in time: closed */
 }
 
-/* Once a second: listeners the program took away are made anew. */
+/* Each time round the loop (at least once a second): listeners the
+ * program took away are made anew at once; one that cannot be made is
+ * tried again every REBIND_MS. */
 static void check_listeners(uint64_t now, uint64_t *next_bind)
 {
 	if (control_fd >= 0 && !server_fd_ours(control_fd)) {
@@ -370,9 +382,15 @@ static void check_listeners(uint64_t now, uint64_t *next_bind)
 		server_close(http_fd);
 		http_fd = -1;
 	}
-	if (now < *next_bind)
+	if (adopt_port && getppid() != parent_at_fork) { /* the parent left */
+		adopt_port = 0;
+		/* read again: the parent may have forked before it read it */
+		http_wanted = http_token_load() == 0;
+		ht_config.http_inherited = 1;
+		*next_bind = 0;
+	}
+	if (now < *next_bind || (control_fd >= 0 && (!http_wanted || http_fd >= 0)))
 		return;
-	*next_bind = now + REBIND_MS;
 	if (control_fd < 0) {
 		static int said;
 		control_fd = listen_control();
@@ -383,6 +401,8 @@ static void check_listeners(uint64_t now, uint64_t *next_bind)
 	}
 	if (http_wanted && http_fd < 0)
 		listen_http();
+	if (control_fd < 0 || (http_wanted && http_fd < 0))
+		*next_bind = now + REBIND_MS;
 }
 
 static void serve(void)
@@ -465,7 +485,7 @@ static void start_thread(void)
 		return;
 	}
 	pthread_setname_np(id, "heaptrace-srv");
-	pthread_detach(id);
+	ht_real.pthread_detach(id); /* not the registry's: heaptrace's own */
 }
 
 void server_prefork(void)
@@ -494,9 +514,13 @@ void server_postfork_child(void)
 		conns[i].fd = -1;
 		conns[i].len = 0;
 	}
-	control_fd = http_fd = -1;
 	http_where[0] = '\0';
+	/* The parent serves the port, or is about to (a fork right at start
+	 * can come before its server thread binds). */
+	adopt_port = (ht_config.http && !forked) || adopt_port;
 	forked = 1; /* the parent's port stays the parent's */
+	parent_at_fork = getppid();
+	control_fd = http_fd = -1;
 	pthread_mutex_init(&fd_lock, NULL);
 	start_thread();
 }

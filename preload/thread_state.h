@@ -1,7 +1,7 @@
 /* The per-thread state every part of the tracer reads: the sampler's
  * countdown and random state, the guard that keeps the tracer's own
  * allocations untraced, the flag of a thread looking up the real allocator,
- * and the bounds of the thread's stack. It sits in initial-exec TLS so that
+ * the bounds of the thread's stack and its buffer for captured stacks. It sits in initial-exec TLS so that
  * the hot path reaches it with one segment-relative load, and has a header
  * of its own so that any module can use it without depending on the
  * sampler. */
@@ -16,6 +16,7 @@ struct ht_thread {
 	int guard;          /* inside the tracer: allocations are untraced */
 	int resolving;      /* looking up the real allocator (bootstrap) */
 	uintptr_t stack_hi; /* above every frame of this thread; 0 = unknown */
+	uintptr_t *frames;  /* its capture buffer (framebuf.h); NULL = none yet */
 };
 
 extern __thread struct ht_thread ht_thread;

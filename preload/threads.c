@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "export.h"
+#include "forklock.h"
 #include "intalloc.h"
 #include "outbuf.h"
 #include "real.h"
@@ -39,6 +40,8 @@ struct thread_entry {
 	pthread_t id;
 	uint32_t stack;  /* creation stack (stacktab id), 0 = unknown */
 	int started, exited, detached;
+	uint64_t stack_bytes, guard_bytes; /* threads.h: struct thread_group */
+	uintptr_t sp; /* an address on its stack, for `heaptrace rss` */
 	UT_hash_handle hh;
 };
 
@@ -48,9 +51,11 @@ struct start_arg {
 	uint32_t stack;
 	int detached;
 	uint64_t order; /* creation order, for the sampler's stream */
+	uint64_t stack_bytes, guard_bytes;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fork_lock lock = FORK_LOCK_INIT;
+static _Thread_local int holding; /* at or inside lock (forklock.h) */
 static struct thread_entry *threads;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -86,7 +91,7 @@ static void on_thread_exit(void *unused)
 	(void)unused;
 	pthread_t self = pthread_self();
 	struct thread_entry *e;
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	HASH_FIND(hh, threads, &self, sizeof(self), e);
 	if (e) {
 		if (e->detached)
@@ -94,7 +99,7 @@ static void on_thread_exit(void *unused)
 		else
 			e->exited = 1;
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 }
 
 static void make_key(void)
@@ -109,18 +114,51 @@ static void *thread_start(void *p)
 	sampler_thread_start(a.order);
 	/* The thread's descriptor sits above its stack (x86-64 glibc). */
 	unwind_thread_start((uintptr_t)pthread_self());
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	int_free(p, sizeof(a));
 	struct thread_entry *e = entry_for(pthread_self());
 	if (e) {
 		e->stack = a.stack;
+		e->sp = (uintptr_t)&a;
+		e->stack_bytes = a.stack_bytes;
+		e->guard_bytes = a.guard_bytes;
 		e->started = 1;
 		e->detached |= a.detached;
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 	pthread_setspecific(exit_key, (void *)1);
 	guard_restore(was);
 	return a.fn(a.arg);
+}
+
+/* The stack and guard a new thread gets: the attribute's, else the
+ * process default (RLIMIT_STACK's at start, or what
+ * pthread_setattr_default_np set). glibc keeps the end of a stack the
+ * program supplied and reports its start as that end less the size, so
+ * without one (end NULL) start + size wraps to 0: a stack the program
+ * supplied is its own memory, counted where it got it, so 0 here. */
+static void stack_sizes(const pthread_attr_t *attr, uint64_t *stack,
+			uint64_t *guard)
+{
+	pthread_attr_t def;
+	void *addr = NULL;
+	size_t size = 0, guard_size = 0;
+	*stack = *guard = 0;
+	if (!attr) {
+		if (pthread_getattr_default_np(&def))
+			return;
+		attr = &def;
+	}
+	if (pthread_attr_getstack(attr, &addr, &size) == 0 &&
+	    (uintptr_t)addr + size != 0)
+		size = 0;
+	else if (pthread_attr_getstacksize(attr, &size) ||
+		 pthread_attr_getguardsize(attr, &guard_size))
+		size = guard_size = 0;
+	if (attr == &def)
+		pthread_attr_destroy(&def);
+	*stack = size;
+	*guard = size ? guard_size : 0;
 }
 
 HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
@@ -132,25 +170,26 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 		return ht_real.pthread_create(id, attr, fn, arg);
 	int was = guard_enter();
 	pthread_once(&key_once, make_key);
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	struct start_arg *a = int_alloc(sizeof(*a));
 	if (a)
 		a->order = ++threads_created;
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 	if (!a) {
 		guard_restore(was);
 		return ht_real.pthread_create(id, attr, fn, arg);
 	}
 	a->fn = fn;
 	a->arg = arg;
+	stack_sizes(attr, &a->stack_bytes, &a->guard_bytes);
 	if (attr) {
 		int state;
 		if (pthread_attr_getdetachstate(attr, &state) == 0)
 			a->detached = state == PTHREAD_CREATE_DETACHED;
 	}
 	if (tracer_state() == TRACER_ON) {
-		uintptr_t frames[HT_MAX_FRAMES_LIMIT];
-		int n = unwind_capture(frames, (int)ht_config.max_frames);
+		const uintptr_t *frames;
+		int n = unwind_capture(&frames, (int)ht_config.max_frames);
 		struct stack_rec *r =
 		    n < 0 ? NULL
 			  : stacktab_intern(&ht_stacks, frames, (uint32_t)n);
@@ -159,9 +198,9 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 	guard_restore(was);
 	int rc = ht_real.pthread_create(id, attr, thread_start, a);
 	if (rc) {
-		pthread_mutex_lock(&lock);
+		fork_lock_take(&lock, &holding);
 		int_free(a, sizeof(*a));
-		pthread_mutex_unlock(&lock);
+		fork_lock_drop(&lock, &holding);
 	}
 	return rc;
 }
@@ -173,11 +212,11 @@ HT_EXPORT int pthread_join(pthread_t id, void **ret)
 	int rc = ht_real.pthread_join(id, ret);
 	if (rc == 0) {
 		struct thread_entry *e;
-		pthread_mutex_lock(&lock);
+		fork_lock_take(&lock, &holding);
 		HASH_FIND(hh, threads, &id, sizeof(id), e);
 		if (e)
 			drop(e);
-		pthread_mutex_unlock(&lock);
+		fork_lock_drop(&lock, &holding);
 	}
 	return rc;
 }
@@ -188,7 +227,7 @@ HT_EXPORT int pthread_detach(pthread_t id)
 		real_resolve();
 	/* Mark first: once detached, the thread may exit and its id be
 	 * reused at any moment. */
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	struct thread_entry *e = entry_for(id);
 	if (e) {
 		if (e->exited)
@@ -196,23 +235,21 @@ HT_EXPORT int pthread_detach(pthread_t id)
 		else
 			e->detached = 1;
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 	return ht_real.pthread_detach(id);
 }
 
 struct stack_count {
-	uint32_t stack;
-	uint64_t live, unjoined;
+	struct thread_group g;
 	UT_hash_handle hh;
 };
 
-void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
-			     uint64_t unjoined),
+void threads_each(void (*fn)(void *arg, const struct thread_group *g),
 		  void *arg)
 {
 	struct stack_count *counts = NULL, *c, *tmp;
 	struct thread_entry *e, *etmp;
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	HASH_ITER(hh, threads, e, etmp)
 	{
 		if (!e->started)
@@ -222,8 +259,8 @@ void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
 			c = int_alloc(sizeof(*c));
 			if (!c)
 				continue;
-			c->stack = e->stack;
-			HASH_ADD(hh, counts, stack, sizeof(c->stack), c);
+			c->g.stack = e->stack;
+			HASH_ADD(hh, counts, g.stack, sizeof(c->g.stack), c);
 			struct stack_count *added;
 			HASH_FIND(hh, counts, &e->stack, sizeof(e->stack), added);
 			if (added != c) {
@@ -232,43 +269,55 @@ void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
 			}
 		}
 		if (e->exited)
-			c->unjoined++;
+			c->g.unjoined++;
 		else
-			c->live++;
+			c->g.live++;
+		c->g.stack_bytes += e->stack_bytes;
+		c->g.guard_bytes += e->guard_bytes;
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 	HASH_ITER(hh, counts, c, tmp)
 	{
-		fn(arg, c->stack, c->live, c->unjoined);
+		fn(arg, &c->g);
 	}
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	HASH_ITER(hh, counts, c, tmp)
 	{
 		HASH_DEL(counts, c);
 		int_free(c, sizeof(*c));
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 }
 
 struct put_state {
 	struct outbuf *o;
-	uint64_t live, unjoined;
+	struct thread_group total;
 };
 
-static void put_group(void *arg, uint32_t stack, uint64_t live,
-		      uint64_t unjoined)
+static void put_counts(struct outbuf *o, const struct thread_group *g)
+{
+	out_u64(o, g->live);
+	out_str(o, " ");
+	out_u64(o, g->unjoined);
+	out_str(o, " ");
+	out_u64(o, g->stack_bytes);
+	out_str(o, " ");
+	out_u64(o, g->guard_bytes);
+}
+
+static void put_group(void *arg, const struct thread_group *g)
 {
 	struct put_state *p = arg;
 	struct outbuf *o = p->o;
-	p->live += live;
-	p->unjoined += unjoined;
+	p->total.live += g->live;
+	p->total.unjoined += g->unjoined;
+	p->total.stack_bytes += g->stack_bytes;
+	p->total.guard_bytes += g->guard_bytes;
 	out_str(o, "# threads: ");
-	out_u64(o, live);
-	out_str(o, " ");
-	out_u64(o, unjoined);
+	put_counts(o, g);
 	out_str(o, " @");
-	if (stack) {
-		const struct stack_rec *r = stacktab_rec(&ht_stacks, stack);
+	if (g->stack) {
+		const struct stack_rec *r = stacktab_rec(&ht_stacks, g->stack);
 		out_frames(o, r->frames, r->nframes);
 	}
 	out_str(o, "\n");
@@ -276,34 +325,54 @@ static void put_group(void *arg, uint32_t stack, uint64_t live,
 
 void threads_put(struct outbuf *o)
 {
-	struct put_state p = {o, 0, 0};
+	struct put_state p = {o, {0, 0, 0, 0, 0}};
 	threads_each(put_group, &p);
 	out_str(o, "# threads_total: ");
-	out_u64(o, p.live);
-	out_str(o, " ");
-	out_u64(o, p.unjoined);
+	put_counts(o, &p.total);
 	out_str(o, "\n");
+	/* Where each running thread's stack is, by creation stack: `rss`
+	 * finds its mapping's resident bytes in the `# smaps:` lines. */
+	struct thread_entry *e, *tmp;
+	pthread_mutex_lock(&lock);
+	HASH_ITER(hh, threads, e, tmp)
+	{
+		if (!e->started || e->exited || !e->stack_bytes)
+			continue;
+		out_str(o, "# thread_at: 0x");
+		out_hex(o, e->sp);
+		out_str(o, " @");
+		if (e->stack) {
+			const struct stack_rec *r = stacktab_rec(&ht_stacks, e->stack);
+			out_frames(o, r->frames, r->nframes);
+		}
+		out_str(o, "\n");
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 void threads_prefork(void)
 {
-	pthread_mutex_lock(&lock);
+	fork_lock_prefork(&lock, &holding);
 }
 
 void threads_postfork_parent(void)
 {
-	pthread_mutex_unlock(&lock);
+	fork_lock_postfork(&lock);
 }
 
-/* Only the forking thread runs in the child: the others' entries go. */
+/* Only the forking thread runs in the child: the others' entries go,
+ * unless the fork came from a handler that interrupted this thread inside
+ * the lock, in the middle of changing them. */
 void threads_postfork_child(void)
 {
 	pthread_t self = pthread_self();
 	struct thread_entry *e, *tmp;
-	HASH_ITER(hh, threads, e, tmp)
-	{
-		if (!pthread_equal(e->id, self))
-			drop(e);
+	if (lock.prefork_took) {
+		HASH_ITER(hh, threads, e, tmp)
+		{
+			if (!pthread_equal(e->id, self))
+				drop(e);
+		}
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_postfork(&lock);
 }

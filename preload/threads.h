@@ -8,11 +8,21 @@
 
 struct outbuf;
 
-/* Calls fn once per creation stack (a stacktab id, 0 = unknown) with the
- * threads it made that run now and that exited unjoined. fn runs with no
- * lock of the registry held. */
-void threads_each(void (*fn)(void *arg, uint32_t stack, uint64_t live,
-			     uint64_t unjoined),
+/* The threads one pthread_create call stack made, and the memory their
+ * stacks hold: the size of each stack and of its guard, as the attribute
+ * given (or the default, which RLIMIT_STACK sets) asked for, over running
+ * and unjoined threads alike (an unjoined thread's stack stays mapped).
+ * Stacks the program supplied (pthread_attr_setstack) are its own memory
+ * and not counted. */
+struct thread_group {
+	uint32_t stack; /* creation stack (a stacktab id), 0 = unknown */
+	uint64_t live, unjoined;
+	uint64_t stack_bytes, guard_bytes;
+};
+
+/* Calls fn once per creation stack. fn runs with no lock of the registry
+ * held. */
+void threads_each(void (*fn)(void *arg, const struct thread_group *g),
 		  void *arg);
 
 /* Writes the `# threads:` and `# threads_total:` lines of a dump. */

@@ -98,8 +98,8 @@ void tracer_record_alloc(void *p, size_t n)
 		return;
 	int saved = errno, was = guard_enter();
 	livemap_prefetch(&ht_live, p); /* arrives while we unwind */
-	uintptr_t frames[HT_MAX_FRAMES_LIMIT];
-	int nf = unwind_capture(frames, (int)ht_config.max_frames);
+	const uintptr_t *frames;
+	int nf = unwind_capture(&frames, (int)ht_config.max_frames);
 	struct stack_rec *r = NULL;
 	if (nf < 0) /* a fork is starting: no stack can be taken now */
 		atomic_fetch_add(&ht_stacks.dropped_busy, 1);

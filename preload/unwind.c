@@ -28,6 +28,7 @@
 #include "config.h"
 #include "export.h"
 #include "forkguard.h"
+#include "framebuf.h"
 #include "log.h"
 #include "real.h"
 #include "thread_state.h"
@@ -180,29 +181,38 @@ static int walk(uintptr_t *frames, int max)
 	return n;
 }
 
-int unwind_capture(uintptr_t *frames, int max)
+int unwind_capture(const uintptr_t **frames, int max)
 {
+	uintptr_t *buf = framebuf_get();
+	if (!buf)
+		return -1;
+	*frames = buf;
 	if (walker_on) {
-		int n = walk(frames, max);
+		int n = walk(buf, max);
 		if (n >= 0)
 			return n;
 		atomic_fetch_add_explicit(&handed_over, 1,
 					  memory_order_relaxed);
 	}
-	void *buf[HT_MAX_FRAMES_LIMIT + 16];
-	int want = max + 16, n;
-	if (want > (int)(sizeof(buf) / sizeof(buf[0])))
-		want = (int)(sizeof(buf) / sizeof(buf[0]));
+	/* The walk fills the buffer with pointers; they are read back as
+	 * integers, in place, through memcpy. */
+	void **ptrs = (void **)buf;
+	int n;
 	if (!forkguard_enter())
 		return -1;
-	n = unw_bt ? unw_bt(buf, want) : backtrace(buf, want);
+	n = unw_bt ? unw_bt(ptrs, max + UNWIND_OWN_FRAMES)
+		   : backtrace(ptrs, max + UNWIND_OWN_FRAMES);
 	forkguard_leave();
-	int skip = 0;
-	while (skip < n && is_own((uintptr_t)buf[skip]))
-		skip++;
-	int out = 0;
-	for (int i = skip; i < n && out < max; i++)
-		frames[out++] = (uintptr_t)buf[i];
+	int skip = 0, out = 0;
+	for (int i = 0; i < n && out < max; i++) {
+		uintptr_t pc;
+		memcpy(&pc, &ptrs[i], sizeof(pc));
+		if (i == skip && is_own(pc)) {
+			skip++;
+			continue;
+		}
+		buf[out++] = pc;
+	}
 	return out;
 }
 

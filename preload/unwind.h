@@ -8,10 +8,16 @@
  * Never fails: without libunwind, glibc's backtrace() is used. */
 void unwind_init(void);
 
+/* The most frames of the tracer's own a capture can start with; a
+ * capture buffer (framebuf.h) holds max_frames plus these. */
+#define UNWIND_OWN_FRAMES 16
+
 /* Return addresses of the caller of the allocation function and up, at
- * most max of them, the tracer's own frames dropped; -1 when no stack can
- * be taken now (a fork is starting: see forkguard.c). */
-int unwind_capture(uintptr_t *frames, int max);
+ * most max of them, the tracer's own frames dropped, in this thread's
+ * buffer (framebuf.h), which *frames is set to; -1 when no stack can be
+ * taken now (a fork is starting: see forkguard.c; or no memory for the
+ * buffer). With the guard raised. */
+int unwind_capture(const uintptr_t **frames, int max);
 
 /* Called at the start of each thread with an address above all of its
  * frames: the walker reads no stack above it. Threads without one (the

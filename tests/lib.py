@@ -4,9 +4,11 @@ under the preload, and reading dumps back through the peer parsers
 not write."""
 import concurrent.futures
 import glob
+import gzip
 import math
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -36,6 +38,59 @@ def tmpdir(prefix="ht-test-"):
 # Every directory a traced program wrote dumps into during this run, so
 # that test_zz_readers.py can have the peer parsers read all of them.
 DUMP_DIRS = []
+
+# Dumps that tests removed, kept for test_zz_readers.py: under tests/run.py
+# (keep_removed_dumps), a tree removed with shutil.rmtree (every test's
+# cleanup) has its dumps moved here first, gzip ones unpacked (google-pprof
+# reads only plain dumps).
+KEPT_DIR = None
+KEPT = []
+KEEP_ERRORS = []  # dumps that could not be kept: the reader check fails on them
+# {dump path: {sample type: (true total, allowed difference)}} from tests
+# that know the truth of a dump, for test_zz_readers.py to hold the readers to.
+TRUTH = {}
+_rmtree = shutil.rmtree
+
+
+def keep_dumps(path):
+    """Moves the heaptrace dumps in path (a dump file or a tree) to KEPT_DIR,
+    so that test_zz_readers.py reads them after the test has removed them."""
+    global KEPT_DIR
+    if os.path.isdir(path):
+        found = glob.glob(os.path.join(glob.escape(path), "**", "heaptrace.*.heap*"),
+                          recursive=True)
+    else:
+        found = [path] if re.search(r"heaptrace\.[^/]*\.heap(\.gz)?$", path) else []
+    for f in found:
+        if not os.path.isfile(f) or not re.search(r"\.heap(\.gz)?$", f):
+            continue  # a temporary being written, or not a dump
+        if KEPT_DIR is None:
+            KEPT_DIR = tempfile.mkdtemp(prefix="ht-kept-dumps-")
+        dest = os.path.join(KEPT_DIR, f"{len(KEPT):05d}.{os.path.basename(f)}")
+        if f.endswith(".gz"):
+            with gzip.open(f, "rb") as src, open(dest[:-3], "wb") as out:
+                shutil.copyfileobj(src, out)
+            dest = dest[:-3]
+        else:
+            shutil.move(f, dest)
+        if f in TRUTH:
+            TRUTH[dest] = TRUTH.pop(f)
+        KEPT.append(dest)
+
+
+def _keeping_rmtree(path, *args, **kwargs):
+    try:
+        keep_dumps(os.fspath(path))
+    except OSError as e:  # removed as asked; test_zz_readers.py reports it
+        KEEP_ERRORS.append(f"{path}: {e}")
+    return _rmtree(path, *args, **kwargs)
+
+
+def keep_removed_dumps():
+    """From now on, shutil.rmtree keeps the dumps of a tree before removing
+    it. tests/run.py turns this on for the suite; scripts that use lib on
+    their own (make fuzz, make soak) remove what they remove."""
+    shutil.rmtree = _keeping_rmtree
 
 
 def traced_env(dump_dir, **config):
@@ -197,7 +252,12 @@ def parse_pprof_raw(text):
 
 
 def run_tool(*args, check=True, env=None, timeout=120):
-    """The heaptrace command (tools/heaptrace) with the given arguments."""
+    """The heaptrace command (tools/heaptrace) with the given arguments.
+    Without an env of its own it asks no debuginfod server: Debian's
+    /etc/profile.d sets DEBUGINFOD_URLS in login shells, and the tests
+    must not download (tests/test_debuginfod.py passes its own)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "DEBUGINFOD_URLS"}
     return run(["python3", TOOL, *args], env=env, timeout=timeout, check=check)
 
 
@@ -276,47 +336,63 @@ OWN_TOTALS = {
 }
 
 
-def rounding_bound(dump, inuse, space):
-    """How far a reader's scaled total may be from the exact estimate
-    because the legacy format holds whole counts: rounding a line's count
-    by up to 1/2 moves its scaled bytes by up to half its scaled mean size
-    and its scaled objects by up to one scale factor. The scale factor is
-    that of the unrounded count, which the file does not hold: the largest
-    it can be, that of count + 1/2 (a smaller mean size), is used."""
+def line_rounding(dump):
+    """{sample type: how far a reader's total may be from heaptrace's own
+    unrounded `#` total}, summed from each line. A line's (c, b) are its
+    stack's estimate (objects, bytes) times q = 1 - exp(-x/rate), x the mean
+    size, each rounded to a whole number: the unrounded pair lies within 1/2
+    of (c, b), and its count is at least 1 (objects times q is at least the
+    number of samples, q being concave). A reader scales the pair by
+    1/(1 - exp(-(b/c)/rate)); the line's allowance is the farthest that
+    scaling lands from its reading over the corners of that box, plus 1 for
+    the reader's whole numbers. 0 at rate 1, where lines are exact."""
     rate = int(dump_meta(dump)["rate"])
-    bound = 0.0
+    out = dict.fromkeys(OWN_TOTALS, 0.0)
+    if rate == 1:
+        return out
+
+    def scaled(c, b):
+        q = -math.expm1(-(b / c) / rate)
+        return c / q, b / q
+
     for c, b, ac, ab, _ in dump_samples(dump):
-        c, b = (c, b) if inuse else (ac, ab)
-        if c and b:
-            scale = 1 / -math.expm1(-(b / (c + 0.5)) / rate)
-            bound += scale * (0.5 * b / c + 1 if space else 1)
-    return bound
+        for objs, space, n, m in (("inuse_objects", "inuse_space", c, b),
+                                  ("alloc_objects", "alloc_space", ac, ab)):
+            if not n or not m:
+                continue
+            o0, s0 = scaled(n, m)
+            corners = [scaled(cn, cm) for cn in (max(n - 0.5, 1.0), n + 0.5)
+                       for cm in (m - 0.5, m + 0.5)]
+            out[objs] += max(abs(o - o0) for o, _ in corners) + 1
+            out[space] += max(abs(sp - s0) for _, sp in corners) + 1
+    return out
+
+
+def readers_agree(own, got, allowance, exact):
+    """Whether a reader's total got matches heaptrace's own estimate own."""
+    if exact:
+        return round(got) == round(own)
+    return abs(got - own) <= allowance + 1e-9 * abs(own)
 
 
 def assert_readers_agree(dump, exe, google=True):
     """go tool pprof (and google-pprof) totals match the dump's own `#`
-    estimates: exactly at rate 1; otherwise within the rounding that whole
-    numbers in the legacy format force (see rounding_bound)."""
+    estimates: exactly at rate 1; otherwise within the rounding of each
+    line (see line_rounding)."""
     meta = dump_meta(dump)
     exact = meta["rate"] == "1"
     go = pprof_totals(dump, exe)
-    bounds = {} if exact else {
-        kind: rounding_bound(dump, kind.startswith("inuse"), kind.endswith("space"))
-        for kind in OWN_TOTALS}
+    bounds = line_rounding(dump)
     for kind, key in OWN_TOTALS.items():
         own = float(meta[key])
         readers = {"go tool pprof": go.get(kind, 0)}
         if google:
             readers["google-pprof"] = google_pprof_total(dump, exe, kind)
         for reader, got in readers.items():
-            if exact:
-                ok = round(got) == round(own)
-            else:  # + 1: the readers print whole numbers, cut down
-                ok = abs(got - own) <= bounds[kind] + 1 + 1e-6 * own
-            if not ok:
+            if not readers_agree(own, got, bounds[kind], exact):
                 raise AssertionError(
-                    f"{reader} reads {kind}={got} from {dump}, heaptrace says {own}"
-                )
+                    f"{reader} reads {kind}={got} from {dump}, heaptrace says {own} "
+                    f"(allowed +-{bounds[kind]:.1f})")
 
 
 def google_pprof_stacks(dump, exe, kinds=("alloc_objects", "alloc_space",

@@ -59,6 +59,7 @@ def discover(patterns):
 
 def main():
     patterns = sys.argv[1:]
+    lib.keep_removed_dumps()  # every dump is read by test_zz_readers.py
     passed = failed = skipped = 0
     skips = []
     for full, func in discover(patterns):

@@ -188,3 +188,52 @@ def test_peer_of_another_uid_is_refused():
             raise AssertionError("the owner was refused")
     finally:
         _stop(proc)
+
+
+def test_program_that_closes_every_descriptor():
+    """A daemon closes every descriptor and reuses the numbers: the server
+    makes its sockets anew and never touches the program's."""
+    d = lib.tmpdir()
+    proc, (pid,) = _start(lib.traced_env(d, rate=1, http="127.0.0.1:0"), "closefds")
+    try:
+        _check_dump(lib.run_tool("dump", str(pid)).stdout.strip(), pid, d)
+        address = _status(pid)["http"]
+        host, port = address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            if not s.recv(100).startswith(b"HTTP/1.1 200"):
+                raise AssertionError("the endpoint does not answer after the close")
+    finally:
+        out, err = _stop(proc)
+    if out.split() != ["usr1", "0", "fds", "ok"] or proc.returncode != 0:
+        raise AssertionError(f"ctl_target: {out!r} exit {proc.returncode}: {err!r}")
+
+
+def _hold_control_name():
+    """In the child before exec: take @heaptrace/<pid> first (bound, never
+    listening), so the traced program cannot make its socket, as under a
+    heaptrace older than the socket."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(f"\0heaptrace/{os.getpid()}")
+    os.set_inheritable(s.detach(), True)
+
+
+def test_dump_falls_back_to_the_signal_without_a_socket():
+    d = lib.tmpdir()
+    env = lib.traced_env(d)
+    del env["HEAPTRACE_DIR"]  # the default: the working directory
+    proc = subprocess.Popen([lib.prog("tool_sleeper")], env=env, cwd=d, close_fds=False,
+                            preexec_fn=_hold_control_name, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        if proc.stdout.readline() != "ready\n":
+            raise AssertionError("tool_sleeper did not start")
+        path = lib.run_tool("dump", str(proc.pid)).stdout.strip()
+        if os.path.dirname(path) != d or lib.dump_meta(path)["trigger"] != "signal":
+            raise AssertionError(f"{path}: {lib.dump_meta(path)['trigger']}")
+        whole.assert_whole(path)
+    finally:
+        proc.kill()
+        _, err = proc.communicate()
+    if f"cannot make the control socket @heaptrace/{proc.pid}" not in err:
+        raise AssertionError(f"not said: {err!r}")

@@ -302,7 +302,7 @@ def test_pthread_cancel_and_pthread_exit():
     expect_sites(dumps[-1], exe, {"exit_keep": (200, 4600), "cancel_thread": (0, 0)})
     with open(dumps[-1]) as f:
         totals = re.findall(r"^# threads_total: (.*)$", f.read(), re.M)
-    if totals != ["0 0"]:  # every thread joined
+    if totals != ["0 0 0 0"]:  # every thread joined, no stack held
         raise AssertionError(f"threads_total {totals}")
 
 
@@ -345,6 +345,31 @@ def test_stacks_far_deeper_than_max_frames():
         if longest != cap:
             raise AssertionError(f"max_frames {cap}: longest stack {longest}")
         expect_sites(dumps[0], exe, {"deep_keep": (17, 17 * 48)})
+
+
+@cleans_up
+def test_small_thread_stack_at_rate_1_with_256_frames():
+    """A thread on a 16 KiB stack of the program's own (tests/progs/
+    small_stack.c) allocates at rate 1 with HEAPTRACE_MAX_FRAMES=256: every
+    block is counted, and a sample takes at most 1 KiB of the stack below
+    the allocating function, the frame walker's reading of a rule it had
+    not cached included (the frames are captured into a buffer of the
+    tracer's, not onto the stack). libunwind's walk, for stacks the walker
+    leaves to it, needs more of its own; it too fits the 16 KiB."""
+    exe = lib.prog("small_stack")
+    untraced_leaf = int(untraced([exe]).stdout.split()[3])
+    for unwinder in ("cfi", "libunwind"):
+        proc, dumps = lib.run_traced([exe], rate=1, max_frames=256, unwind=unwinder,
+                                     timeout=60, check=False)
+        m = re.fullmatch(r"used (\d+) leaf (\d+)\n", proc.stdout)
+        if proc.returncode or not m or proc.stderr:
+            raise AssertionError(f"{unwinder}: exit {proc.returncode} {proc.stdout!r} {proc.stderr[-500:]!r}")
+        whole.check_dumps(dumps, exe)
+        expect_sites(dumps[-1], exe, {"small_leaf": (1000, 48000)})
+        leaf = int(m.group(2))
+        if unwinder == "cfi" and leaf > 1024:
+            raise AssertionError(f"a sample took {leaf} bytes of the stack below the "
+                                 f"allocating function (untraced: {untraced_leaf})")
 
 
 @cleans_up

@@ -140,12 +140,12 @@ def test_threads_leaked_by_creation_stack():
     assert proc.stdout.strip() == "dump: 0" and len(dumps) == 1
     out = lib.run_tool("threads", dumps[0]).stdout
     assert "Threads: 3 running, 7 exited but not joined or detached" in out, out
-    rows = re.findall(r"^ +(\d+) +(\d+)  (\w+) \S+thread_leak\.c:\d+$", out, re.M)
+    rows = re.findall(r"^ +(\d+) +(\d+) +\S+  (\w+) \S+thread_leak\.c:\d+$", out, re.M)
     assert sorted(rows) == [("0", "7", "spawn_leaky"), ("3", "0", "spawn_waiting")], out
     out = lib.run_tool("leaks", dumps[0]).stdout
     _, _, threads = parse_leaks(out)
     assert threads.startswith("Leaked threads: 7 from 1 creation stack "), out
-    assert re.search(r"^ +1 +7 +0 +7 +0  spawn_leaky \(thread_leak\.c:\d+\) < main$", out, re.M), out
+    assert re.search(r"^ +1 +7 +0 +7 +0 +\S+  spawn_leaky \(thread_leak\.c:\d+\) < main$", out, re.M), out
     assert re.search(r"^ +spawn_leaky \S+thread_leak\.c:\d+$", out, re.M), out
 
 
@@ -172,7 +172,7 @@ def test_collector_leak_and_its_threads():
     assert growing and re.match(r"logger_clone \(collector\.c:\d+\) < handle_report", growing[0]), out
     m = re.match(r"Leaked threads: (\d+) from 1 creation stack", threads)
     assert m and int(m.group(1)) == sent, (sent, out)
-    assert re.search(r"^ +1 +%d +%d +0 +\d+  logger_clone \(collector\.c:\d+\) < handle_report"
+    assert re.search(r"^ +1 +%d +%d +0 +\d+ +\S+  logger_clone \(collector\.c:\d+\) < handle_report"
                      % (sent, sent),
                      out, re.M), out
 

@@ -111,7 +111,16 @@ def one_run(seed):
         raise AssertionError(f"seed {seed}: dumps {dumps}")
     if lib.dump_meta(dumps[0]).get("seed") != str(seed):
         raise AssertionError(f"seed {seed}: the dump says seed {lib.dump_meta(dumps[0]).get('seed')}")
+    # test_zz_readers.py holds the peer readers to the truth of this dump
+    lib.TRUTH[dumps[0]] = {kind: (sum(truth(s, kind) for s in SITES), MAX_SIGMA * total_sd(kind))
+                           for kind in TYPES}
     return seed, dumps[0], estimates(dumps[0])
+
+
+def total_sd(kind):
+    """The spread of a type's total over the sites in one run."""
+    return math.sqrt(sum(truth(s, kind) ** 2 * rel_var(s, kind) for s in SITES
+                         if rel_var(s, kind)))
 
 
 def check_run(seed, dump, sites, own):
@@ -171,9 +180,7 @@ def test_sampled_estimates_match_truth():
                 f"{kind} is biased by {bias:+.2%} over seeds 1 to {runs} (allowed "
                 f"+-{POOL_SIGMA * sd:.2%}, {POOL_SIGMA} sd of the pooled estimate)")
         # The `#` total of a type, its spread over the runs that of the sum
-        total = sum(truth(s, kind) for s in SITES)
-        sd = math.sqrt(sum(truth(s, kind) ** 2 * rel_var(s, kind) for s in SITES
-                           if rel_var(s, kind))) / total / math.sqrt(runs)
+        sd = total_sd(kind) / sum(truth(s, kind) for s in SITES) / math.sqrt(runs)
         mean = own_err[kind] / runs
         if abs(mean) > POOL_SIGMA * sd:
             raise AssertionError(
@@ -214,3 +221,17 @@ def test_unseeded_runs_differ_and_say_their_seed():
     assert s1 != s2, f"two unseeded runs both had seed {s1}"
     again = lib.run_traced([exe], seed=s1)[1][0]
     assert sample_lines(again) == sample_lines(first), f"seed {s1} did not replay"
+
+
+def test_a_new_threads_first_allocation_is_sampled_like_any():
+    """400 threads each make one 64-byte allocation, their first: about
+    400 * 64 / rate = 0.05 of them are sampled; were a new thread's first
+    allocation always sampled, all 400 would be."""
+    for seed in (1, 2, 3):
+        _, dumps = lib.run_traced([lib.prog("thread_firsts"), "400"], seed=seed)
+        # the alloc count of a one-size site's line is its number of samples
+        sampled = sum(ac for c, b, ac, ab, _ in lib.dump_samples(dumps[-1])
+                      if ac and ab == 64 * ac)
+        if sampled > 3:  # P(more than 3 of 400 at p = 1/8192) is about 2e-7
+            raise AssertionError(f"seed {seed}: {sampled} of 400 first allocations sampled "
+                                 f"(replay: HEAPTRACE_SEED={seed}; {dumps[-1]})")

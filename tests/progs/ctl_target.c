@@ -8,16 +8,23 @@
  *   usr1     installs its own SIGUSR1 handler, which counts
  *   nobody   drops from root to the user nobody
  *   fork     forks; the child does the same as the parent from here
+ *   daemon   forks, the parent exits and the child goes on in a session
+ *            of its own, as a daemon starts
  *   exec     runs tool_sleeper (next to it) as a child, fork and exec
+ *   closefds closes every descriptor from 3 up, as daemons do, and opens
+ *            /dev/null 8 times, which takes the numbers heaptrace had
  * It holds 8 blocks of 10000 bytes, prints "ready PID" (the child's line
  * follows after a fork) and sleeps until SIGTERM (at most 60 s), then
- * prints "usr1 N" with the SIGUSR1s it received and exits 0. */
+ * prints "usr1 N" with the SIGUSR1s it received (and after closefds
+ * "fds ok" if its 8 descriptors are still its /dev/null) and exits 0. */
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -64,6 +71,28 @@ static int drop_to_nobody(void)
 	       setuid(pw->pw_uid);
 }
 
+static int nulls[8], n_nulls;
+
+static void close_all(void)
+{
+	for (int fd = 3; fd < 1024; fd++)
+		close(fd);
+	for (n_nulls = 0; n_nulls < 8; n_nulls++)
+		nulls[n_nulls] = open("/dev/null", O_RDWR);
+}
+
+/* Each of them still open on /dev/null: nobody closed or reused them. */
+static int nulls_intact(void)
+{
+	struct stat null_st, st;
+	if (stat("/dev/null", &null_st))
+		return 0;
+	for (int i = 0; i < n_nulls; i++)
+		if (fstat(nulls[i], &st) || st.st_rdev != null_st.st_rdev)
+			return 0;
+	return 1;
+}
+
 static void run_sleeper(const char *self)
 {
 	char path[4096];
@@ -102,11 +131,19 @@ int main(int argc, char **argv)
 			fflush(stdout), fork();
 		else if (!strcmp(a, "exec"))
 			run_sleeper(args[0]);
+		else if (!strcmp(a, "daemon") && fork() > 0)
+			_exit(0);
+		else if (!strcmp(a, "daemon"))
+			setsid();
+		else if (!strcmp(a, "closefds"))
+			close_all();
 	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	for (int i = 0; i < 600 && !stop; i++)
 		usleep(100000);
 	printf("usr1 %d\n", (int)usr1_seen);
+	if (n_nulls)
+		printf("fds %s\n", nulls_intact() ? "ok" : "lost");
 	return held[0] == NULL;
 }

@@ -171,3 +171,14 @@ $(B)/tests/profile_out: tests/core/profile_out.c $(B)/tests/libprofile_sites.so 
 		-Wl,--no-undefined -lm -Wl,-Bstatic -lz -Wl,-Bdynamic -ldl
 
 EXTRA_TEST_PROGS += $(B)/tests/libprofile_sites.so $(B)/tests/profile_out
+
+# A library whose constructor allocates before heaptrace's constructor runs
+# (tests/test_untraced.py).
+$(B)/tests/libctor_lib.so: tests/progs/ctor/lib.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ $<
+
+$(B)/tests/ctor_main: tests/progs/ctor/main.c $(B)/tests/libctor_lib.so
+	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(B)/tests -lctor_lib -Wl,-rpath,'$$ORIGIN'
+
+EXTRA_TEST_PROGS += $(B)/tests/libctor_lib.so $(B)/tests/ctor_main

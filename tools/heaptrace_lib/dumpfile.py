@@ -81,13 +81,29 @@ class RawSample:
 
 
 @dataclass
+class Smap:
+    """A `# smaps:` line: one mapping's resident and anonymous bytes."""
+
+    start: int
+    end: int
+    perms: str
+    rss: int
+    anon: int
+    name: str
+
+
+@dataclass
 class RawThreads:
     """A `# threads:` line: threads made from one pthread_create call stack
-    that are running, and that exited but were never joined or detached."""
+    that are running, and that exited but were never joined or detached,
+    and the bytes of their stacks and guards (0 in dumps before they were
+    recorded)."""
 
     live: int
     unjoined: int
     addresses: list
+    stack_bytes: int = 0
+    guard_bytes: int = 0
 
 
 @dataclass
@@ -102,6 +118,18 @@ class Dump:
     samples: list = field(default_factory=list)
     threads: list = field(default_factory=list)
     threads_total: tuple = None
+    thread_stacks_total: tuple = None  # (stack bytes, guard bytes) or None
+    mmaps: list = field(default_factory=list)  # RawSample of `# mmap:` lines
+    mmap_total: tuple = None  # (mappings, bytes, dropped) or None
+    # What `heaptrace rss` reads (rss.py): smaps_rollup {key: bytes}, the
+    # allocator (name, {key: bytes}), [Smap], [(start, end, weight,
+    # resident bytes, addresses)] of sampled mmaps, [(address on the stack, addresses)] of
+    # running threads.
+    rollup: dict = None
+    allocator: tuple = None
+    smaps: list = field(default_factory=list)
+    mmap_at: list = field(default_factory=list)
+    thread_at: list = field(default_factory=list)
     age_bounds: tuple = None
     mappings: list = field(default_factory=list)
     _starts: list = field(default_factory=list, repr=False)
@@ -123,6 +151,19 @@ class Dump:
         # pprof's formula; expm1 only where 1 - exp(-x) rounds to 0.
         factor = 1 / ((1 - math.exp(-x)) or -math.expm1(-x))
         return int(count * factor), int(size * factor)
+
+    def estimate(self, count, size):
+        """One count/bytes pair as heaptrace's own tables show it: scaled
+        like pprof, but the count is not cut down to a whole number (one
+        sampled 1 MiB block at 512 KiB stands for 1.16 objects, not 1), and
+        a line of zero-byte blocks (malloc(0)) keeps its count."""
+        if count == 0 or not self.scaled or self.period <= 1:
+            return count, size
+        if size == 0:
+            return count, 0
+        x = (size / count) / self.period
+        factor = 1 / ((1 - math.exp(-x)) or -math.expm1(-x))
+        return count * factor, int(size * factor)
 
     def meta_int(self, key):
         """A `#` value as a whole number, None unless it is one (ASCII
@@ -240,9 +281,49 @@ def _parse_ages(dump, lineno, value):
 def _parse_threads(dump, lineno, value):
     counts, sep, addresses = value.partition(" @")
     numbers = _numbers(dump, lineno, "threads", counts)
-    if not sep or len(numbers) != 2 or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+    if not sep or len(numbers) not in (2, 4) \
+            or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
         raise InputError(dump.path, lineno, "malformed '# threads:' line")
-    dump.threads.append(RawThreads(*numbers, [int(a, 16) for a in addresses.split()]))
+    dump.threads.append(RawThreads(*numbers[:2], [int(a, 16) for a in addresses.split()],
+                                   *numbers[2:]))
+
+
+def _parse_mmap(dump, lineno, value):
+    """`# mmap: <mappings> <bytes> @ addrs`: estimates, already unsampled;
+    what is mapped now only, so the allocated values repeat them."""
+    counts, sep, addresses = value.partition(" @")
+    numbers = _numbers(dump, lineno, "mmap", counts)
+    if not sep or len(numbers) != 2 or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+        raise InputError(dump.path, lineno, "malformed '# mmap:' line")
+    c, b = numbers
+    dump.mmaps.append(RawSample(c, b, c, b, [int(a, 16) for a in addresses.split()]))
+
+
+def _parse_rss_line(dump, lineno, key, value):
+    try:
+        if key == "smaps_rollup":
+            dump.rollup = {k: int(v) for k, v in (kv.split("=") for kv in value.split())}
+        elif key == "allocator":
+            name, *pairs = value.split()
+            dump.allocator = (name, {k: int(v) for k, v in (kv.split("=") for kv in pairs)})
+        elif key == "smaps":
+            rng, perms, rss, anon, name = value.split(" ", 4)
+            lo, hi = rng.split("-")
+            dump.smaps.append(Smap(int(lo, 16), int(hi, 16), perms, int(rss), int(anon),
+                                   "" if name == "-" else name))
+        else:
+            head, sep, addresses = value.partition(" @")
+            if not sep or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+                raise ValueError
+            addrs = [int(a, 16) for a in addresses.split()]
+            fields = head.split()
+            if key == "mmap_at":
+                dump.mmap_at.append((int(fields[0], 16), int(fields[1], 16),
+                                     float(fields[2]), int(fields[3]), addrs))
+            else:
+                dump.thread_at.append((int(fields[0], 16), addrs))
+    except (ValueError, IndexError):
+        raise InputError(dump.path, lineno, f"malformed '# {key}:' line") from None
 
 
 def _parse_meta(dump, lineno, text):
@@ -253,11 +334,22 @@ def _parse_meta(dump, lineno, text):
         _parse_ages(dump, lineno, value)
     elif key == "threads":
         _parse_threads(dump, lineno, value)
+    elif key == "mmap":
+        _parse_mmap(dump, lineno, value)
+    elif key in ("smaps_rollup", "allocator", "smaps", "mmap_at", "thread_at"):
+        _parse_rss_line(dump, lineno, key, value)
+    elif key == "mmap_total":
+        numbers = _numbers(dump, lineno, key, value)
+        if len(numbers) != 3:
+            raise InputError(dump.path, lineno, "malformed '# mmap_total:' line")
+        dump.mmap_total = tuple(numbers)
     elif key == "threads_total":
         numbers = _numbers(dump, lineno, key, value)
-        if len(numbers) != 2:
+        if len(numbers) not in (2, 4):
             raise InputError(dump.path, lineno, "malformed '# threads_total:' line")
-        dump.threads_total = tuple(numbers)
+        dump.threads_total = tuple(numbers[:2])
+        if len(numbers) == 4:
+            dump.thread_stacks_total = tuple(numbers[2:])
     elif key == "age_buckets_s":
         bounds = _numbers(dump, lineno, key, value)
         if not bounds or bounds != sorted(set(bounds)) or bounds[0] <= 0:

@@ -43,7 +43,7 @@ svg.querySelectorAll("g.fr").forEach(function (f) {
 def folded(stacks):
     """Collapsed stacks, root first, one line per distinct stack with a
     positive value."""
-    lines = [";".join(reversed(names)) + f" {value}"
+    lines = [";".join(reversed(names)) + f" {round(value)}"
              for value, names in stacks if value > 0 and names]
     return "".join(line + "\n" for line in sorted(lines))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .profile import stack_label
 from .series import points, stack_values
-from .threads import format_stack, thread_groups, totals
+from .threads import format_stack, memory_total, thread_groups, thread_memory, totals
 from .top import program_name
 from .trend import trend
 from .units import counted, format_duration, format_time, format_value, percentage
@@ -59,6 +59,7 @@ class ThreadLeak:
     unjoined: int
     trend: object
     leaked: int
+    stack_bytes: int = 0  # their stacks and guards at the last dump
 
 
 @dataclass
@@ -130,6 +131,7 @@ def _thread_leaks(runs, t0, enough):
     per_point = [[thread_groups(p.profile) for p in run.points] for run in runs]
     stacks = {names for groups in per_point for g in groups for names in g}
     leaks = []
+    memory = thread_memory(runs[-1].points[-1].profile)
     for names in stacks:
         live = [[g.get(names, (0, 0))[0] for g in groups] for groups in per_point]
         t = trend(_timed(runs, t0, live))
@@ -137,7 +139,8 @@ def _thread_leaks(runs, t0, enough):
         # Counts are exact: what was added within the runs, not the fitted line.
         grown = sum(r[-1] - r[0] for r in live) if _verdict(t, 0, enough) == GROWING else 0
         if grown + unjoined_now > 0:
-            leaks.append(ThreadLeak(names, live_now, unjoined_now, t, grown + unjoined_now))
+            leaks.append(ThreadLeak(names, live_now, unjoined_now, t, grown + unjoined_now,
+                                    memory.get(names, 0)))
     leaks.sort(key=lambda x: (-x.leaked, x.names))
     return leaks
 
@@ -288,14 +291,17 @@ def _thread_lines(a):
     leaked = sum(x.leaked for x in a.threads)
     where = (f"{leaked} from {len(a.threads)} creation stack"
              f"{'' if len(a.threads) == 1 else 's'}" if a.threads else "none")
+    memory = memory_total(a.last.profile)
+    held = f"; their stacks {_bytes(memory)}" if memory is not None else ""
     out = [f"Leaked threads: {where} ({live} running, {unjoined} exited but not joined "
-           "at the last dump)"]
+           f"at the last dump{held})"]
     if a.threads:
-        out.append(f"{'':3}{'leaked':>8} {'running':>8} {'unjoined':>9} {'rate/min':>9}  "
-                   "created at")
+        out.append(f"{'':3}{'leaked':>8} {'running':>8} {'unjoined':>9} {'rate/min':>9} "
+                   f"{'stacks':>10}  created at")
     for i, x in enumerate(a.threads, 1):
         out.append(f"{i:>3}{x.leaked:>8} {x.live:>8} {x.unjoined:>9} "
-                   f"{x.trend.slope * 60:>9.0f}  {stack_label(x.names)}")
+                   f"{x.trend.slope * 60:>9.0f} {_bytes(x.stack_bytes):>10}  "
+                   f"{stack_label(x.names)}")
     return out
 
 
@@ -325,6 +331,7 @@ def render_leaks(a, count=10):
     if a.threads:
         out += ["", "Leaked threads created at:"]
         for i, x in enumerate(a.threads, 1):
-            out.append(f"{i:>3} {x.leaked} threads ({x.live} running, {x.unjoined} unjoined)")
+            out.append(f"{i:>3} {x.leaked} threads ({x.live} running, {x.unjoined} unjoined), "
+                       f"{_bytes(x.stack_bytes)} of stacks")
             out.append(format_stack(x.names or ("(no stack)",)).rstrip("\n"))
     return "\n".join(out) + "\n"

@@ -99,7 +99,7 @@ def encode(profile):
     for sample in profile.samples:
         out.message(PROFILE_SAMPLE, Message()
                     .packed(SAMPLE_LOCATION_ID, [loc.id for loc in sample.locations])
-                    .packed(SAMPLE_VALUE, sample.values))
+                    .packed(SAMPLE_VALUE, sample.pprof_values(profile.dump)))
     mapping_ids = {}
     for mapping in dump.mappings:
         if "x" not in mapping.perms:

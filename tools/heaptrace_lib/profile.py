@@ -52,9 +52,16 @@ class Location:
 
 @dataclass
 class Sample:
-    values: list
+    values: list  # the estimates (Dump.estimate): counts need not be whole
     locations: list
     raw: object  # the dump's RawSample: the line's own counts and its ages
+
+    def pprof_values(self, dump):
+        """The values as pprof reads the line (Dump.scale): whole numbers,
+        cut down, and zero-byte lines count no objects."""
+        raw = self.raw
+        return [*dump.scale(raw.alloc_count, raw.alloc_bytes),
+                *dump.scale(raw.inuse_count, raw.inuse_bytes)]
 
 
 @dataclass
@@ -64,6 +71,8 @@ class ThreadGroup:
     live: int
     unjoined: int
     locations: list
+    stack_bytes: int = 0  # their stacks and guards
+    guard_bytes: int = 0
 
 
 @dataclass
@@ -72,6 +81,8 @@ class Profile:
     samples: list
     locations: list
     threads: list
+    mmap_at: list = None    # [(start, end, weight, resident bytes, locations)]
+    thread_at: list = None  # [(address on the stack, locations)]
 
 
 def is_allocator_frame(frame):
@@ -90,7 +101,8 @@ class _Builder:
         # locations' ids follow it), gathered at C speed: a big dump has
         # millions of frames.
         raw = dict.fromkeys(itertools.chain.from_iterable(
-            s.addresses for s in itertools.chain(dump.samples, dump.threads)))
+            itertools.chain((s.addresses for s in itertools.chain(dump.samples, dump.threads)),
+                            (m[4] for m in dump.mmap_at), (t[1] for t in dump.thread_at))))
         raw.pop(0, None)
         symbols = Symbolizer(dump, warn).symbolize(sorted(a - 1 for a in raw))
         # Keyed by the address as written; the location is of address - 1.
@@ -130,14 +142,18 @@ class _Builder:
 
     def build(self):
         samples = []
-        scale = self.dump.scale
+        scale = self.dump.estimate
         for raw in self.dump.samples:
             values = [*scale(raw.alloc_count, raw.alloc_bytes),
                       *scale(raw.inuse_count, raw.inuse_bytes)]
             samples.append(Sample(values, self.prune(self.locations_of(raw.addresses)), raw))
-        threads = [ThreadGroup(t.live, t.unjoined, self.locations_of(t.addresses))
+        threads = [ThreadGroup(t.live, t.unjoined, self.locations_of(t.addresses),
+                               t.stack_bytes, t.guard_bytes)
                    for t in self.dump.threads]
-        return Profile(self.dump, samples, self.locations, threads)
+        mmap_at = [(lo, hi, w, res, self.prune(self.locations_of(a)))
+                   for lo, hi, w, res, a in self.dump.mmap_at]
+        thread_at = [(sp, self.locations_of(a)) for sp, a in self.dump.thread_at]
+        return Profile(self.dump, samples, self.locations, threads, mmap_at, thread_at)
 
 
 DROPPED = {"dropped_stack_table": "the stack table was full (raise HEAPTRACE_STACKS)",
@@ -156,10 +172,20 @@ def _warn_incomplete(dump, warn):
             warn(f"{dump.path}: {count} samples dropped because {why}")
 
 
-def load_profile(path, warn):
-    """Read, unsample and symbolize one dump file."""
+KINDS = ("heap", "mmap")
+
+
+def load_profile(path, warn, kind="heap"):
+    """Read, unsample and symbolize one dump file; kind "mmap" takes the
+    program's anonymous mappings (`# mmap:` lines) as its samples instead
+    of the heap's. Their values are estimates already, and the mappings of
+    now only: the alloc_* types repeat the in-use ones."""
     dump = read_dump(path)
     _warn_incomplete(dump, warn)
+    if kind == "mmap":
+        if not dump.is_heaptrace:
+            raise HeaptraceError(f"{path}: --kind mmap needs a heaptrace dump")
+        dump.samples, dump.scaled = dump.mmaps, False
     return _Builder(dump, warn).build()
 
 

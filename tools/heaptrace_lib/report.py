@@ -14,7 +14,7 @@ from . import flame, timeline
 from .errors import HeaptraceError
 from .leaks import OTHERS_SHOWN, describe_processes, process_title, summary_lines
 from .profile import Selection, select_stacks, stack_label
-from .threads import thread_groups
+from .threads import thread_groups, thread_memory
 from .top import render_top
 from .units import counted, format_value, percentage
 
@@ -143,14 +143,15 @@ def _thread_table(a):
         return ("<p>No threads but the main thread (and heaptrace's own).</p>"
                 if a.last.profile.dump.is_heaptrace else "<p>These dumps do not record threads.</p>")
     rows = []
+    memory = thread_memory(a.last.profile)
     for n in names:
         live, unjoined = groups.get(n, (0, 0))
         x = leaked.get(n)
         rows.append([("num", x.leaked if x else 0), ("num", live), ("num", unjoined),
                      ("num", f"{x.trend.slope * 60:.0f}" if x else ""),
-                     ("stack", _stack_cell(n))])
+                     ("num", _e(_bytes(memory.get(n, 0)))), ("stack", _stack_cell(n))])
     return _table([("num", "leaked"), ("num", "running"), ("num", "unjoined"),
-                   ("num", "rate/min"), ("stack", "created at")], rows)
+                   ("num", "rate/min"), ("num", "stacks"), ("stack", "created at")], rows)
 
 
 def _latest(a, heading="h2"):

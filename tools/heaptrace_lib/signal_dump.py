@@ -19,9 +19,10 @@ import time
 
 from .errors import HeaptraceError
 
-# How long a traced process that has just started may take to open its
-# socket before it is taken for an older heaptrace without one.
-SOCKET_GRACE_S = 1.0
+# How long a traced process may take to open its socket (just started, or
+# remaking it after the program closed every descriptor: it looks once a
+# second) before it is taken for an older heaptrace without one.
+SOCKET_GRACE_S = 3.0
 
 
 def _read(pid, name):
@@ -48,21 +49,27 @@ def _traced(pid):
 
 def control(pid, request, timeout):
     """Sends one request line; returns the answer's `key value` lines as a
-    dict, or None when pid has no control socket."""
+    dict, or None when pid has no control socket (or the one connected to
+    went away unanswered: the program closed it, and heaptrace makes it
+    anew)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
+    data = b""
     try:
         try:
             sock.connect(f"\0heaptrace/{pid}")
         except (ConnectionRefusedError, FileNotFoundError):
             return None
         sock.sendall(request.encode() + b"\n")
-        data = b""
         while True:
             chunk = sock.recv(65536)
             if not chunk:
                 break
             data += chunk
+    except (BrokenPipeError, ConnectionResetError):
+        if not data:
+            return None
+        raise HeaptraceError(f"process {pid} broke off its answer to `{request}`") from None
     except socket.timeout:
         raise HeaptraceError(f"process {pid} did not answer `{request}` within "
                              f"{timeout:g} s") from None

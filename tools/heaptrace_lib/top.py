@@ -42,7 +42,24 @@ def legend(profile, selection=None):
     ns = profile.dump.meta_int("time_unix_ns")
     if ns is not None:
         lines.append(f"Time: {format_time(ns / 1e9)}")
+    untraced = untraced_line(profile.dump)
+    if untraced:
+        lines.append(untraced)
     return lines
+
+
+def untraced_line(dump):
+    """What the tracer counted but could not trace: the allocations made
+    before it started (`# untraced_before_start: <allocs> <bytes>`)."""
+    fields = dump.meta.get("untraced_before_start", "").split()
+    if len(fields) != 2 or not all(f.isascii() and f.isdigit() for f in fields):
+        return None
+    allocs, size = map(int, fields)
+    if not allocs:
+        return None
+    return (f"Untraced: {allocs} allocation{'s' if allocs != 1 else ''} "
+            f"({format_value(size, 'bytes')}) made before heaptrace started, by "
+            "constructors of libraries loaded after it; not in this profile")
 
 
 def kept_nodes(stacks, node_fraction):
