@@ -333,7 +333,7 @@ void threads_put(struct outbuf *o)
 	/* Where each running thread's stack is, by creation stack: `rss`
 	 * finds its mapping's resident bytes in the `# smaps:` lines. */
 	struct thread_entry *e, *tmp;
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	HASH_ITER(hh, threads, e, tmp)
 	{
 		if (!e->started || e->exited || !e->stack_bytes)
@@ -347,7 +347,7 @@ void threads_put(struct outbuf *o)
 		}
 		out_str(o, "\n");
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 }
 
 void threads_prefork(void)
