@@ -24,6 +24,7 @@
 #include "mmaps.h"
 #include "outbuf.h"
 #include "procfs.h"
+#include "rss.h"
 #include "sampler.h"
 #include "snapshot.h"
 #include "stacktab.h"
@@ -256,6 +257,7 @@ static int write_file(int fd, struct snapshot *d, const char *trigger,
 	put_samples(&o, d);
 	threads_put(&o);
 	mmaps_put(&o);
+	rss_put(&o);
 	out_str(&o, "\nMAPPED_LIBRARIES:\n");
 	proc_copy(&o, "/proc/self/maps");
 	if (ht_config.compress)

@@ -267,6 +267,29 @@ HT_EXPORT void *mremap(void *old, size_t old_n, size_t n, int flags, ...)
 	return p;
 }
 
+/* The resident bytes of [lo, hi), by mincore over a buffer on the stack:
+ * the kernel merges neighbouring anonymous mappings into one entry of
+ * smaps, so a mapping's share of an entry's resident bytes is asked of
+ * the pages themselves. */
+static uint64_t resident(uintptr_t lo, uintptr_t hi)
+{
+	unsigned char vec[4096];
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uint64_t bytes = 0;
+	lo &= ~(page - 1);
+	while (lo < hi) {
+		uintptr_t n = (hi - lo + page - 1) / page;
+		if (n > sizeof(vec))
+			n = sizeof(vec);
+		if (mincore((void *)lo, n * page, vec) != 0)
+			return bytes;
+		for (uintptr_t i = 0; i < n; i++)
+			bytes += (vec[i] & 1) ? page : 0;
+		lo += n * page;
+	}
+	return bytes;
+}
+
 /* A dump's scratch: estimates summed per stack. */
 struct mm_sum {
 	uint32_t stack;
@@ -306,6 +329,30 @@ void mmaps_put(struct outbuf *o)
 		out_u64(o, (uint64_t)(sums[j].objects + 0.5));
 		out_str(o, " ");
 		out_u64(o, (uint64_t)(sums[j].bytes + 0.5));
+		out_str(o, " @");
+		out_frames(o, r->frames, r->nframes);
+		out_str(o, "\n");
+	}
+	/* Each sampled mapping's place, weight and resident bytes, for
+	 * `rss`. */
+	for (unsigned i = 0; i < hi; i++) {
+		uintptr_t s = atomic_load_explicit(&t[i].start,
+						   memory_order_acquire);
+		if (s <= MM_BUSY)
+			continue;
+		uintptr_t end = t[i].end;
+		double w = t[i].weight;
+		const struct stack_rec *r = stacktab_rec(&ht_stacks, t[i].stack);
+		if (atomic_load_explicit(&t[i].start, memory_order_acquire) != s)
+			continue;
+		out_str(o, "# mmap_at: 0x");
+		out_hex(o, s);
+		out_str(o, " 0x");
+		out_hex(o, end);
+		out_str(o, " ");
+		out_fixed3(o, w);
+		out_str(o, " ");
+		out_u64(o, resident(s, end));
 		out_str(o, " @");
 		out_frames(o, r->frames, r->nframes);
 		out_str(o, "\n");

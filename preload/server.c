@@ -20,7 +20,8 @@
  * Creating, recording and closing a descriptor happen under fd_lock, which
  * the prepare hook takes, so the child's record is exact; the child closes
  * what is still ours (the parent's HTTP port is not served from the
- * child), and starts its own thread with its own @heaptrace/<pid>. */
+ * child while the parent lives), and starts its own thread with its own
+ * @heaptrace/<pid>. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -485,7 +486,7 @@ static void start_thread(void)
 		return;
 	}
 	pthread_setname_np(id, "heaptrace-srv");
-	pthread_detach(id);
+	ht_real.pthread_detach(id); /* not the registry's: heaptrace's own */
 }
 
 void server_prefork(void)

@@ -132,8 +132,11 @@ static int cgroup_resolve(void)
 	if (line) {
 		line += line[0] == '\n' ? 4 : 3;
 		size_t n = strcspn(line, "\n");
-		ht_snprintf(cgroup_dir, sizeof(cgroup_dir), "/sys/fs/cgroup%.*s",
-			    (int)n, line);
+		if (n > sizeof(cgroup_dir) - 16)
+			n = sizeof(cgroup_dir) - 16;
+		memcpy(cgroup_dir, "/sys/fs/cgroup", 14);
+		memcpy(cgroup_dir + 14, line, n);
+		cgroup_dir[14 + n] = '\0';
 		ht_snprintf(path, sizeof(path), "%s/memory.max", cgroup_dir);
 		if (proc_read(path, buf, sizeof(buf)) && buf[0] >= '0' &&
 		    buf[0] <= '9')

@@ -222,3 +222,15 @@ def test_fork_guard_child_counts_no_walk_of_a_vanished_thread():
     proc = lib.run([lib.prog("forkguard_child")], timeout=30, check=False)
     if proc.returncode or not proc.stdout.startswith("child prefork waited "):
         raise AssertionError(f"exit {proc.returncode}: {proc.stdout!r} {proc.stderr[-500:]!r}")
+
+
+def test_fork_from_a_signal_handler_inside_the_tracers_locks():
+    """A signal handler forks while its thread may be inside heaptrace's
+    dump lock or thread registry lock (tests/progs/fork_in_handler.c): the
+    fork hooks do not wait for a lock their own thread holds, and the
+    child's start does not take one."""
+    exe = lib.prog("fork_in_handler")
+    d = lib.tmpdir()
+    proc = run_bounded([exe, "200"], lib.traced_env(d, keep=2), timeout=60)
+    if not re.fullmatch(r"forks \d+\n", proc.stdout) or proc.stderr:
+        raise AssertionError(f"{proc.stdout!r}, stderr {proc.stderr[-500:]!r}")

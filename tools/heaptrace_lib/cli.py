@@ -4,7 +4,7 @@ status (2 for bad input, 1 for other failures) instead of a traceback."""
 import argparse
 import sys
 
-from . import (flame, graph, launch, leaks, peak, pprof_proto, report, signal_dump, threads,
+from . import (flame, graph, launch, leaks, peak, pprof_proto, report, rss, signal_dump, threads,
                timeline, top)
 from .errors import HeaptraceError
 from .profile import (DEFAULT_TYPE, KINDS, SAMPLE_TYPES, Selection, load_profile,
@@ -144,6 +144,10 @@ def build_parser():
     p = verbs.add_parser("threads", help="live and unjoined threads by creation stack")
     p.add_argument("dump", metavar="DUMP")
 
+    p = verbs.add_parser("rss", help="the process's RSS explained: heap, allocator, mmaps, "
+                         "thread stacks, files, shared memory, unexplained")
+    p.add_argument("dump", metavar="DUMP")
+
     p = verbs.add_parser("pprof", help="convert to profile.proto (gzipped)")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("dump", metavar="DUMP")
@@ -222,6 +226,9 @@ def run_verb(args, warn):
         return 0
     if args.verb == "threads":
         sys.stdout.write(threads.render_threads(profile))
+        return 0
+    if args.verb == "rss":
+        sys.stdout.write(rss.render_rss(profile))
         return 0
     selection = _selection(args)
     if args.verb in ("top", "diff"):

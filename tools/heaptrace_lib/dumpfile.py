@@ -81,6 +81,18 @@ class RawSample:
 
 
 @dataclass
+class Smap:
+    """A `# smaps:` line: one mapping's resident and anonymous bytes."""
+
+    start: int
+    end: int
+    perms: str
+    rss: int
+    anon: int
+    name: str
+
+
+@dataclass
 class RawThreads:
     """A `# threads:` line: threads made from one pthread_create call stack
     that are running, and that exited but were never joined or detached,
@@ -109,6 +121,15 @@ class Dump:
     thread_stacks_total: tuple = None  # (stack bytes, guard bytes) or None
     mmaps: list = field(default_factory=list)  # RawSample of `# mmap:` lines
     mmap_total: tuple = None  # (mappings, bytes, dropped) or None
+    # What `heaptrace rss` reads (rss.py): smaps_rollup {key: bytes}, the
+    # allocator (name, {key: bytes}), [Smap], [(start, end, weight,
+    # resident bytes, addresses)] of sampled mmaps, [(address on the stack, addresses)] of
+    # running threads.
+    rollup: dict = None
+    allocator: tuple = None
+    smaps: list = field(default_factory=list)
+    mmap_at: list = field(default_factory=list)
+    thread_at: list = field(default_factory=list)
     age_bounds: tuple = None
     mappings: list = field(default_factory=list)
     _starts: list = field(default_factory=list, repr=False)
@@ -278,6 +299,33 @@ def _parse_mmap(dump, lineno, value):
     dump.mmaps.append(RawSample(c, b, c, b, [int(a, 16) for a in addresses.split()]))
 
 
+def _parse_rss_line(dump, lineno, key, value):
+    try:
+        if key == "smaps_rollup":
+            dump.rollup = {k: int(v) for k, v in (kv.split("=") for kv in value.split())}
+        elif key == "allocator":
+            name, *pairs = value.split()
+            dump.allocator = (name, {k: int(v) for k, v in (kv.split("=") for kv in pairs)})
+        elif key == "smaps":
+            rng, perms, rss, anon, name = value.split(" ", 4)
+            lo, hi = rng.split("-")
+            dump.smaps.append(Smap(int(lo, 16), int(hi, 16), perms, int(rss), int(anon),
+                                   "" if name == "-" else name))
+        else:
+            head, sep, addresses = value.partition(" @")
+            if not sep or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+                raise ValueError
+            addrs = [int(a, 16) for a in addresses.split()]
+            fields = head.split()
+            if key == "mmap_at":
+                dump.mmap_at.append((int(fields[0], 16), int(fields[1], 16),
+                                     float(fields[2]), int(fields[3]), addrs))
+            else:
+                dump.thread_at.append((int(fields[0], 16), addrs))
+    except (ValueError, IndexError):
+        raise InputError(dump.path, lineno, f"malformed '# {key}:' line") from None
+
+
 def _parse_meta(dump, lineno, text):
     key, sep, value = text[2:].partition(": ")
     if not sep:
@@ -288,6 +336,8 @@ def _parse_meta(dump, lineno, text):
         _parse_threads(dump, lineno, value)
     elif key == "mmap":
         _parse_mmap(dump, lineno, value)
+    elif key in ("smaps_rollup", "allocator", "smaps", "mmap_at", "thread_at"):
+        _parse_rss_line(dump, lineno, key, value)
     elif key == "mmap_total":
         numbers = _numbers(dump, lineno, key, value)
         if len(numbers) != 3:

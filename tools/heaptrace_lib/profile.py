@@ -82,6 +82,8 @@ class Profile:
     samples: list
     locations: list
     threads: list
+    mmap_at: list = None    # [(start, end, weight, resident bytes, locations)]
+    thread_at: list = None  # [(address on the stack, locations)]
 
 
 def is_allocator_frame(frame):
@@ -100,7 +102,8 @@ class _Builder:
         # locations' ids follow it), gathered at C speed: a big dump has
         # millions of frames.
         raw = dict.fromkeys(itertools.chain.from_iterable(
-            s.addresses for s in itertools.chain(dump.samples, dump.threads)))
+            itertools.chain((s.addresses for s in itertools.chain(dump.samples, dump.threads)),
+                            (m[4] for m in dump.mmap_at), (t[1] for t in dump.thread_at))))
         raw.pop(0, None)
         symbols = Symbolizer(dump, warn).symbolize(sorted(a - 1 for a in raw))
         # Keyed by the address as written; the location is of address - 1.
@@ -148,7 +151,10 @@ class _Builder:
         threads = [ThreadGroup(t.live, t.unjoined, self.locations_of(t.addresses),
                                t.stack_bytes, t.guard_bytes)
                    for t in self.dump.threads]
-        return Profile(self.dump, samples, self.locations, threads)
+        mmap_at = [(lo, hi, w, res, self.prune(self.locations_of(a)))
+                   for lo, hi, w, res, a in self.dump.mmap_at]
+        thread_at = [(sp, self.locations_of(a)) for sp, a in self.dump.thread_at]
+        return Profile(self.dump, samples, self.locations, threads, mmap_at, thread_at)
 
 
 DROPPED = {"dropped_stack_table": "the stack table was full (raise HEAPTRACE_STACKS)",
