@@ -20,6 +20,14 @@
  * sample by the margin), so they need no cleanup: the unwinder passes
  * them by their call frame information (-fasynchronous-unwind-tables).
  *
+ * libstdc++'s plain and nothrow forms are malloc(n) and a new_handler
+ * loop, and each of its deletes ends in free. Those new forms, the common
+ * ones, are handed to it by a tail call when n > 0, and the malloc inside
+ * samples them exactly as this operator would, by the same n; deletes go
+ * straight on, and free forgets the sample. libstdc++'s operator new
+ * frames, on top of such a sample's stack, are dropped like heaptrace's
+ * own (unwind.c).
+ *
  * With no C++ runtime after heaptrace at start (a C program that later
  * loads C++ code), the forms do what libstdc++'s do, on the real
  * allocator: allocate, call the new_handler while that fails, then throw
@@ -28,20 +36,52 @@
  * the object that called new (a library loaded RTLD_LOCAL with its own
  * libstdc++). */
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "cxxnew.h"
 #include "export.h"
 #include "livemap.h"
 #include "log.h"
 #include "real.h"
 #include "sampler.h"
 #include "tracer.h"
+#include "unwind.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 enum new_form { NEW_PLAIN, NEW_NOTHROW, NEW_ALIGNED, NEW_ALIGNED_NOTHROW };
+
+/* The next plain and nothrow forms are libstdc++'s: see cxxnew_init(). */
+static _Atomic int next_is_malloc;
+
+static int in_libstdcxx(const void *fn)
+{
+	Dl_info info;
+	const char *base;
+	if (!fn || !dladdr(fn, &info) || !info.dli_fname)
+		return 0;
+	base = strrchr(info.dli_fname, '/');
+	return strncmp(base ? base + 1 : info.dli_fname, "libstdc++.so", 12) == 0;
+}
+
+void cxxnew_init(void)
+{
+	void *forms[] = {
+	    (void *)ht_real.op_new.plain,	  (void *)ht_real.op_new.nothrow,
+	    (void *)ht_real.op_new_array.plain,
+	    (void *)ht_real.op_new_array.nothrow,
+	};
+	for (unsigned i = 0; i < sizeof(forms) / sizeof(forms[0]); i++)
+		if (!in_libstdcxx(forms[i]) || unwind_skip_function(forms[i]))
+			return;
+	/* Release: a sample taken through the tail call finds the frames
+	 * to drop registered. */
+	atomic_store_explicit(&next_is_malloc, 1, memory_order_release);
+}
 
 /* A symbol of the C++ runtime, for a call of new from caller. */
 static void *cxx_symbol(const void *caller, const char *name)
@@ -158,12 +198,12 @@ new_slow(const struct ht_real_new *next, enum new_form f, size_t n,
 	return p;
 }
 
-static inline __attribute__((always_inline)) void *
-op_new(const struct ht_real_new *next, enum new_form f, size_t n, size_t align,
-       const void *nt)
+/* The countdown's common path, and the call of the next form. */
+__attribute__((noinline)) static void *
+new_own(const struct ht_real_new *next, enum new_form f, size_t n,
+	size_t align, const void *nt, const void *caller)
 {
 	struct ht_thread *t = &ht_thread;
-	const void *caller = __builtin_return_address(0);
 	uint64_t margin = (uint64_t)n + align + 1, before = t->countdown;
 	if (likely(margin > n && margin < before)) {
 		void *p = next_new(next, f, n, align, nt, caller);
@@ -172,6 +212,21 @@ op_new(const struct ht_real_new *next, enum new_form f, size_t n, size_t align,
 		return p;
 	}
 	return new_slow(next, f, n, align, nt, caller, margin);
+}
+
+static inline __attribute__((always_inline)) void *
+op_new(const struct ht_real_new *next, enum new_form f, size_t n, size_t align,
+       const void *nt)
+{
+	if ((f == NEW_PLAIN || f == NEW_NOTHROW) &&
+	    likely(atomic_load_explicit(&next_is_malloc,
+					memory_order_acquire)) &&
+	    likely(n != 0)) {
+		if (f == NEW_PLAIN)
+			return next->plain(n);
+		return next->nothrow(n, nt);
+	}
+	return new_own(next, f, n, align, nt, __builtin_return_address(0));
 }
 
 HT_EXPORT void *_Znwm(size_t n)
@@ -216,7 +271,8 @@ HT_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t align,
 	return op_new(&ht_real.op_new_array, NEW_ALIGNED_NOTHROW, n, align, nt);
 }
 
-/* delete: forget the sample, then the next form; a runtime older than
+/* delete: forget the sample, then the next form (libstdc++'s forgets it
+ * in its free); a runtime older than
  * sized (C++14) or aligned (C++17) deallocation gets the plain form of
  * the family, and none at all means the block came from fallback_new. A
  * block of the bootstrap buffer is never handed on. */
@@ -238,10 +294,14 @@ static inline __attribute__((always_inline)) void
 op_delete(const struct ht_real_delete *next, enum delete_form f, void *p,
 	  size_t n, size_t align, const void *nt)
 {
-	if (unlikely(!p))
-		return;
-	if (unlikely(livemap_maybe(&ht_live, p)) && delete_sample(p))
-		return;
+	/* libstdc++'s every form ends in free, which forgets the sample. */
+	if (!likely(atomic_load_explicit(&next_is_malloc,
+					 memory_order_relaxed))) {
+		if (unlikely(!p))
+			return;
+		if (unlikely(livemap_maybe(&ht_live, p)) && delete_sample(p))
+			return;
+	}
 	switch (f) {
 	case DELETE_PLAIN:
 		break;
