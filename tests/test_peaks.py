@@ -31,7 +31,7 @@ def _peak_files(d):
 
 def test_peak_dump():
     d = lib.tmpdir()
-    _, dumps = lib.run_traced([lib.prog("peak_spike")], d)
+    _, dumps = lib.run_traced([lib.prog("peak_spike")], d, seed=15)
     peaks = _peak_files(d)
     if len(peaks) != 1 or len(dumps) != 1:
         raise AssertionError(f"want one peak dump and the exit dump: {os.listdir(d)}")
