@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cxxnew.h"
 #include "log.h"
 #include "livemap.h"
 #include "real.h"
@@ -68,6 +69,7 @@ void tracer_init(void)
 			unwind_thread_start((uintptr_t)__libc_stack_end +
 					    MAIN_STACK_SLACK);
 		unwind_init();
+		cxxnew_init();
 		tracer_on();
 	}
 }

@@ -75,3 +75,25 @@ def test_rss_of_a_dump_without_the_lines():
     proc = lib.run_tool("rss", path, check=False)
     if proc.returncode == 0 or len(proc.stderr.splitlines()) != 1 or "smaps" not in proc.stderr:
         raise AssertionError(f"rss of an old dump: {proc.returncode} {proc.stderr!r}")
+
+
+def test_leaks_says_where_rss_growth_went():
+    """rss_parts with "grow": a dump before anything, one after the
+    mappings, one after the heap and threads. leaks' growth line gives the
+    program mmaps (64 MiB, map_site) about twice what the heap grew
+    (32 MiB, its largest stack heap_site)."""
+    d = lib.tmpdir()
+    lib.run([lib.prog("rss_parts"), "100", "grow"],
+            env=lib.traced_env(d, on_exit=0, rate=65536))
+    out = lib.run_tool("leaks", *lib.dumps_in(d)).stdout
+    m = re.search(r"^RSS grew (\S+)/min: (.*)$", out, re.M)
+    if not m:
+        raise AssertionError(f"no growth line:\n{out}")
+    parts = {}
+    for part in m.group(2).split(", "):
+        pm = re.fullmatch(r"(\S+) from (.+?)(?: \((.+)\))?", part)
+        parts[pm.group(2)] = (_bytes(pm.group(1)), pm.group(3))
+    mmaps, heap = parts.get("program mmaps"), parts.get("the heap")
+    if not mmaps or not heap or mmaps[1] != "map_site < main" or heap[1] != "heap_site < main" \
+            or not 1.5 < mmaps[0] / heap[0] < 2.7:
+        raise AssertionError(f"growth by part {parts}:\n{out}")

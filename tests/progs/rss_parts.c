@@ -7,7 +7,9 @@
  * threshold: the allocator's own mmaps, which must count once, as heap)
  * and at small_site in 1 KiB blocks, and argv[1] threads (default 100)
  * from thread_site waiting on a pipe. The dump is taken with
- * heaptrace_dump() once every thread runs; it prints "dump: <rc>". */
+ * heaptrace_dump() once every thread runs; it prints "dump: <rc>". With
+ * argv[2] "grow", a dump before anything and one after the mappings come
+ * first: a series whose RSS grows by every part. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -92,16 +94,21 @@ int main(int argc, char **argv)
 	pthread_t *t = calloc((size_t)n, sizeof(*t));
 	if (!t || pipe(gate))
 		return 1;
+	int (*dump)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "heaptrace_dump");
+	int grow = argc > 2 && strcmp(argv[2], "grow") == 0 && dump;
+	if (grow)
+		dump();
 	map_site(64 * MIB, 0);
 	map_site(8 * MIB, 1);
 	unmap_site();
 	remap_site();
+	if (grow)
+		dump();
 	heap_site();
 	small_site();
 	thread_site(t, n);
 	while (atomic_load(&running) < n)
 		usleep(1000);
-	int (*dump)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "heaptrace_dump");
 	printf("dump: %d\n", dump ? dump() : -1);
 	fflush(stdout);
 	close(gate[1]);

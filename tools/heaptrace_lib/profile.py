@@ -48,6 +48,7 @@ class Location:
         self.names = tuple(node_name(f, False) for f in self.frames)
         self.line_names = tuple(node_name(f, True) for f in self.frames)
         self.allocator = all(is_allocator_frame(f) for f in self.frames)
+        self.allocator_leaf = bool(self.frames) and is_allocator_frame(self.frames[0])
 
 
 @dataclass
@@ -128,9 +129,9 @@ class _Builder:
             return locs
         if i:
             locs = locs[i:]
-        frames = locs[0].frames
-        if not is_allocator_frame(frames[0]):
+        if not locs[0].allocator_leaf:
             return locs
+        frames = locs[0].frames
         leaf = self.trimmed.get(locs[0].id)
         if leaf is None:
             j = 1
@@ -302,15 +303,17 @@ def total_of(stacks):
 
 
 def node_values(stacks):
-    """{node: [flat, cum]}; a node counts once per stack in cum."""
+    """{node: [flat, cum]}, nodes in order of first appearance; a node
+    counts once per stack in cum (dict.fromkeys drops repeats at C speed:
+    stacks may be thousands of frames deep, and big dumps have millions)."""
     nodes = {}
     for value, names in stacks:
-        seen = set()  # not names[:i]: stacks may be thousands of frames deep
-        for i, name in enumerate(names):
-            entry = nodes.setdefault(name, [0, 0])
-            if i == 0:
-                entry[0] += value
-            if name not in seen:
-                seen.add(name)
-                entry[1] += value
+        if not names:
+            continue
+        for name in dict.fromkeys(names):
+            entry = nodes.get(name)
+            if entry is None:
+                entry = nodes[name] = [0, 0]
+            entry[1] += value
+        nodes[names[0]][0] += value
     return nodes

@@ -135,6 +135,44 @@ def breakdown(profile):
     return Breakdown(rss, list(parts.values()))
 
 
+# Parts named in a growth line, and what their stacks are called there.
+GROWTH_NAMES = {HEAP: "the heap", OVERHEAD: "the allocator's overhead and free memory",
+                MMAPS: "program mmaps", STACKS: "thread stacks", OWN: "heaptrace's own",
+                CODE: "file-backed code", DATA: "file-backed data", SHARED: "shared memory",
+                UNEXPLAINED: "unexplained"}
+
+
+def growth_line(first, last):
+    """"RSS grew 150MB/min: 140MB from the heap (stack), ..., 2MB unexplained"
+    between two profiles of one process, or None when either lacks the
+    lines rss reads or no time passed. Parts that moved less than 2% of the
+    RSS's change are left out."""
+    seconds = (last.dump.meta_int("time_unix_ns") or 0) - (first.dump.meta_int("time_unix_ns") or 0)
+    seconds /= 1e9
+    if seconds <= 0:
+        return None
+    try:
+        before, after = breakdown(first), breakdown(last)
+    except HeaptraceError:
+        return None
+    per_min = 60 / seconds
+    grew = (after.rss - before.rss) * per_min
+    out = []
+    for old, new in zip(before.parts, after.parts):
+        delta = (new.bytes - old.bytes) * per_min
+        if abs(delta) < 0.02 * abs(grew) or not delta:
+            continue
+        text = f"{format_value(delta, 'bytes')} from {GROWTH_NAMES[new.label]}"
+        moved = {k: new.stacks.get(k, 0) - old.stacks.get(k, 0)
+                 for k in set(new.stacks) | set(old.stacks)}
+        top = max(moved.items(), key=lambda kv: (kv[1], kv[0]), default=None)
+        if top and top[1] > 0 and new.label != UNEXPLAINED:
+            text += f" ({top[0]})"
+        out.append(text)
+    return (f"RSS {'grew' if grew >= 0 else 'shrank'} {format_value(abs(grew), 'bytes')}/min: "
+            + (", ".join(out) or "no part by more than 2%"))
+
+
 def render_rss(profile):
     b = breakdown(profile)
     name = profile.dump.allocator[0]
