@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "cxxnew.h"
 #include "log.h"
 #include "livemap.h"
 #include "real.h"
@@ -56,7 +55,7 @@ void tracer_postfork_child(void)
 	start_clock();
 }
 
-void tracer_init(void)
+int tracer_init(void)
 {
 	start_clock();
 	if (!ht_real.malloc) {
@@ -69,9 +68,9 @@ void tracer_init(void)
 			unwind_thread_start((uintptr_t)__libc_stack_end +
 					    MAIN_STACK_SLACK);
 		unwind_init();
-		cxxnew_init();
-		tracer_on();
+		return 0;
 	}
+	return -1;
 }
 
 /* The bytes one sample of n stands for, as the heap estimate counts it:
