@@ -91,6 +91,9 @@ static int forked;      /* a forked child: the parent's port is not ours */
  * that process exits first: a daemon's fork that lets the parent exit
  * (nginx, redis) keeps its endpoint. */
 static int adopt_port;
+/* The forking process, taken before fork: the child cannot ask getppid()
+ * for it, since a parent that exits at once may be gone (and the child
+ * reparented) before the child runs its handler. */
 static pid_t parent_at_fork;
 
 static uint64_t now_ms(void)
@@ -492,6 +495,7 @@ static void start_thread(void)
 void server_prefork(void)
 {
 	pthread_mutex_lock(&fd_lock);
+	parent_at_fork = getpid();
 }
 
 void server_postfork_parent(void)
@@ -520,7 +524,6 @@ void server_postfork_child(void)
 	 * can come before its server thread binds). */
 	adopt_port = (ht_config.http && !forked) || adopt_port;
 	forked = 1; /* the parent's port stays the parent's */
-	parent_at_fork = getppid();
 	control_fd = http_fd = -1;
 	pthread_mutex_init(&fd_lock, NULL);
 	start_thread();
