@@ -33,6 +33,10 @@ $(B)/preload/%.o: preload/%.c $(PRELOAD_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PRELOAD_CFLAGS) -c $< -o $@
 
+# C++'s operator new throws through heaptrace's, whose frames the unwinder
+# must be able to pass (the default on x86-64, said here): preload/cxxnew.c.
+$(B)/preload/cxxnew.o $(B)/ubsan/obj/cxxnew.o: PRELOAD_CFLAGS += -fasynchronous-unwind-tables
+
 $(B)/libheaptrace.so: $(PRELOAD_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PRELOAD_LDFLAGS)
 

@@ -375,6 +375,10 @@ void config_load(void)
 		c->rss_limit_bytes = 0;
 		c->rss_limit_permille = 0;
 	}
+	v = 1;
+	load_uint("HEAPTRACE_MMAP", 0, 1, &v, "is not 0 or 1", "1");
+	c->mmap = (int)v;
+
 	s = getenv("HEAPTRACE_ALLOC_STEP");
 	if (s && parse_size(s, &c->alloc_step)) {
 		bad("HEAPTRACE_ALLOC_STEP", s, "is not a size (1G) or 0 (off)",

@@ -32,8 +32,11 @@ struct ht_config {
 	uint64_t rss_limit_bytes; /* RSS that triggers a dump; 0 = off */
 	unsigned rss_limit_permille; /* or this share of memory.max; 0 = off */
 	uint64_t alloc_step;      /* bytes allocated between dumps; 0 = off */
+	int mmap;                 /* anonymous mmaps by stack (mmaps.c) */
 	int http;                /* HEAPTRACE_HTTP is set and well-formed */
 	int http_public;         /* its address is not a loopback one */
+	int http_inherited;      /* from a traced ancestor: a port found
+				  * taken is not said (exec_env.c) */
 	struct sockaddr_storage http_addr;
 	socklen_t http_addr_len;
 	char http_token_file[4096]; /* HEAPTRACE_HTTP_TOKEN_FILE, "" = none */

@@ -21,8 +21,10 @@
 #include "gzout.h"
 #include "livemap.h"
 #include "log.h"
+#include "mmaps.h"
 #include "outbuf.h"
 #include "procfs.h"
+#include "rss.h"
 #include "sampler.h"
 #include "snapshot.h"
 #include "stacktab.h"
@@ -254,6 +256,8 @@ static int write_file(int fd, struct snapshot *d, const char *trigger,
 	put_header(&o, d, trigger, seq);
 	put_samples(&o, d);
 	threads_put(&o);
+	mmaps_put(&o);
+	rss_put(&o);
 	out_str(&o, "\nMAPPED_LIBRARIES:\n");
 	proc_copy(&o, "/proc/self/maps");
 	if (ht_config.compress)

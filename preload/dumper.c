@@ -29,6 +29,7 @@
 #include "dumpdir.h"
 #include "dumpreq.h"
 #include "export.h"
+#include "forklock.h"
 #include "log.h"
 #include "real.h"
 #include "retention.h"
@@ -37,7 +38,8 @@
 
 
 #define SWEEP_MS 60000
-static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fork_lock dump_lock = FORK_LOCK_INIT;
+static _Thread_local int holding; /* at or inside dump_lock (forklock.h) */
 static unsigned next_seq = 1;
 static int write_failing; /* the last dump failed; said once per streak */
 static int exited;        /* the exit dump is written: no more after it */
@@ -99,13 +101,13 @@ static int dump_now(const char *trigger, int final, char *path, size_t size)
 	sigemptyset(&xfsz);
 	sigaddset(&xfsz, SIGXFSZ);
 	pthread_sigmask(SIG_BLOCK, &xfsz, &old);
-	pthread_mutex_lock(&dump_lock);
+	fork_lock_take(&dump_lock, &holding);
 	if (dumpreq_take(DUMPREQ_SIGNAL_LOST))
 		err = write_locked("signal_lost", 0, lost_path,
 				   sizeof(lost_path));
 	if (trigger)
 		err = write_locked(trigger, final, path, size);
-	pthread_mutex_unlock(&dump_lock);
+	fork_lock_drop(&dump_lock, &holding);
 	guard_restore(was);
 	if (err == EFBIG && !sigismember(&old, SIGXFSZ)) {
 		struct timespec zero = {0, 0};
@@ -135,12 +137,12 @@ unsigned long dumper_dumps_written(void)
 
 void dumper_lock(void)
 {
-	pthread_mutex_lock(&dump_lock);
+	fork_lock_take(&dump_lock, &holding);
 }
 
 void dumper_unlock(void)
 {
-	pthread_mutex_unlock(&dump_lock);
+	fork_lock_drop(&dump_lock, &holding);
 }
 
 static uint64_t now_ms(void)
@@ -204,7 +206,7 @@ static void start_thread(void)
 		return;
 	}
 	pthread_setname_np(id, "heaptrace");
-	pthread_detach(id);
+	ht_real.pthread_detach(id); /* not the registry's: heaptrace's own */
 }
 
 static void at_exit_dump(void)
@@ -215,21 +217,25 @@ static void at_exit_dump(void)
 
 void dumper_prefork(void)
 {
-	pthread_mutex_lock(&dump_lock);
+	fork_lock_prefork(&dump_lock, &holding);
 }
 
 void dumper_postfork_parent(void)
 {
-	pthread_mutex_unlock(&dump_lock);
+	fork_lock_postfork(&dump_lock);
 }
 
+/* The child numbers its own dumps, unless the fork came from a handler
+ * that interrupted this thread's own dump, which goes on in the child. */
 void dumper_postfork_child(void)
 {
-	next_seq = 1;
-	write_failing = 0;
-	exited = 0;
-	atomic_store(&dumps_written, 0);
-	pthread_mutex_unlock(&dump_lock);
+	if (dump_lock.prefork_took) {
+		next_seq = 1;
+		write_failing = 0;
+		exited = 0;
+		atomic_store(&dumps_written, 0);
+	}
+	fork_lock_postfork(&dump_lock);
 	triggers_start();
 	start_thread();
 }

@@ -30,7 +30,9 @@ static const char *basename_of(const char *path, size_t len, size_t *out)
  * the port belongs to the process that took it. The first process given
  * the variable marks the environment HEAPTRACE_HTTP_OWNER=<its pid>; a
  * later process (an exec'd descendant) that finds the owner alive does
- * not try the port, and says nothing. The same process exec'ing a new
+ * not try the port, and says nothing. One that finds it gone tries, and
+ * says nothing if the port is taken (most likely by a daemon of the
+ * family that took it over, server.c). The same process exec'ing a new
  * image (a wrapper's `exec ./service`) is still the owner: its old
  * listener was closed by the exec, and it serves again. */
 static void http_owner(void)
@@ -42,9 +44,10 @@ static void http_owner(void)
 		return;
 	for (; s && *s >= '0' && *s <= '9' && owner < 1 << 22; s++)
 		owner = owner * 10 + (*s - '0');
-	if (owner > 0 && owner != getpid() &&
-	    (kill((pid_t)owner, 0) == 0 || errno == EPERM)) {
-		ht_config.http = 0;
+	if (owner > 0 && owner != getpid()) {
+		ht_config.http_inherited = 1;
+		if (kill((pid_t)owner, 0) == 0 || errno == EPERM)
+			ht_config.http = 0;
 		return;
 	}
 	ht_snprintf(me, sizeof(me), "%d", (int)getpid());

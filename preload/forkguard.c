@@ -13,13 +13,19 @@
  * walks: one shared counter would be a cache line all threads write.
  * A thread that forks from a signal handler while it was itself in a walk
  * does not wait for itself, and the wait is bounded, so fork never hangs
- * on heaptrace.
+ * on heaptrace. `walking` is raised before the thread's count and lowered
+ * after it, so it is never less than what the thread counts: a handler
+ * that interrupts the thread anywhere in enter or leave does not wait for
+ * it (were it to, a timer firing faster than the bound would keep the
+ * thread from ever getting on). In the one instruction where `walking` is
+ * ahead of the count, a fork could miss one other walk.
  *
  * The child starts its counts afresh: a thread that had just raised its
  * stripe when the fork happened (it would have seen `forking` and backed
  * out) does not exist there, and a count it left would make every fork of
  * the child wait out the bound. Only the forking thread's own walk, if it
- * forked from a handler in the middle of one, is still counted. */
+ * forked from a handler in the middle of one, is still counted (as
+ * `walking` says: at worst one too many, which the bound ends). */
 #include "forkguard.h"
 
 #include <sched.h>
@@ -52,19 +58,23 @@ static long walks_in_progress(void)
 int forkguard_enter(void)
 {
 	_Atomic long *mine = my_stripe();
+	walking = 1;
+	atomic_signal_fence(memory_order_seq_cst);
 	atomic_fetch_add(mine, 1);
 	if (atomic_load(&forking)) {
 		atomic_fetch_sub(mine, 1);
+		atomic_signal_fence(memory_order_seq_cst);
+		walking = 0;
 		return 0;
 	}
-	walking = 1;
 	return 1;
 }
 
 void forkguard_leave(void)
 {
-	walking = 0;
 	atomic_fetch_sub(my_stripe(), 1);
+	atomic_signal_fence(memory_order_seq_cst);
+	walking = 0;
 }
 
 void forkguard_prefork(void)

@@ -1,15 +1,17 @@
 /* See http.h. Requests are parsed where they were received, in the
- * connection's fixed buffer; nothing is allocated per request. Answers
- * are written through an outbuf straight to the socket, which is made
- * blocking for it with a send timeout, and the whole answer has a time
- * limit: a client that stops reading loses its answer, it cannot hold the
- * server thread. Errors before an answer starts are short, sent without
- * waiting. */
+ * connection's fixed buffer; nothing is allocated per request. An answer
+ * is written whole into the tracer's memory first (the profiles write
+ * under the profile lock, which a fork of the program waits for: a client
+ * that reads slowly must not hold it), then sent with the socket made
+ * blocking with a send timeout, and a time limit on the whole: a client
+ * that stops reading loses its answer, it cannot hold the server thread.
+ * Errors before an answer starts are short, sent without waiting. */
 #include "http.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -29,10 +31,13 @@
 #define SEND_WAIT_MS 1000 /* one send */
 #define SECONDS_MAX 3600
 #define OUT_BUFFER (64 << 10)
+#define ANSWER_MAX (32 << 20) /* mapped once, touched as used */
+#define ANSWER_KEEP (1 << 20) /* resident after a larger answer */
 
 static char token[TOKEN_MAX + 1];
 static size_t token_len;
-static char *out_mem;
+static char *out_mem, *answer;
+static size_t answer_len;
 static uint64_t answer_deadline_ms;
 
 static uint64_t now_ms(void)
@@ -278,7 +283,7 @@ void http_reject(int fd, int status)
 	send(fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* The outbuf's way to the socket: bounded by the answer's deadline. */
+/* To the socket, bounded by the answer's deadline. */
 static int send_bounded(int fd, const char *p, size_t n)
 {
 	while (n) {
@@ -297,22 +302,29 @@ static int send_bounded(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Starts a 200 answer: the socket blocking with a send timeout, the
- * headers in o. 0, or -1 when no buffer can be had (refused with 503). */
+/* The outbuf's flushes: into the answer's memory. */
+static int keep(int fd, const char *p, size_t n)
+{
+	(void)fd;
+	if (n > ANSWER_MAX - answer_len)
+		return EFBIG;
+	memcpy(answer + answer_len, p, n);
+	answer_len += n;
+	return 0;
+}
+
+/* Starts a 200 answer: the headers in o, which keeps what it is given
+ * for finish(). 0, or -1 when no memory can be had (refused with 503). */
 static int begin(int fd, struct outbuf *o, const char *type, const char *extra)
 {
-	if (!out_mem && !(out_mem = arena_map(OUT_BUFFER))) {
+	if ((!out_mem && !(out_mem = arena_map(OUT_BUFFER))) ||
+	    (!answer && !(answer = arena_map(ANSWER_MAX)))) {
 		http_reject(fd, 503);
 		return -1;
 	}
-	int flags = fcntl(fd, F_GETFL);
-	if (flags >= 0)
-		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	struct timeval wait = {SEND_WAIT_MS / 1000, SEND_WAIT_MS % 1000 * 1000};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof(wait));
-	answer_deadline_ms = now_ms() + ANSWER_MS;
+	answer_len = 0;
 	outbuf_start(o, fd, out_mem, OUT_BUFFER);
-	o->filter = send_bounded;
+	o->filter = keep;
 	out_str(o, "HTTP/1.1 200 OK\r\nContent-Type: ");
 	out_str(o, type);
 	out_str(o, "\r\nCache-Control: no-store\r\nX-Content-Type-Options: "
@@ -322,9 +334,22 @@ static int begin(int fd, struct outbuf *o, const char *type, const char *extra)
 	return 0;
 }
 
+/* Sends what o kept, nothing held but the server thread. An answer that
+ * did not fit (over 32 MiB) or failed to be made is cut: the client sees
+ * the connection close early. */
 static void finish(int fd, struct outbuf *o)
 {
 	out_flush(o);
+	int flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	struct timeval wait = {SEND_WAIT_MS / 1000, SEND_WAIT_MS % 1000 * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof(wait));
+	answer_deadline_ms = now_ms() + ANSWER_MS;
+	send_bounded(fd, answer, answer_len);
+	if (answer_len > ANSWER_KEEP)
+		madvise(answer + ANSWER_KEEP, ANSWER_MAX - ANSWER_KEEP, MADV_DONTNEED);
+	answer_len = 0;
 	shutdown(fd, SHUT_WR);
 }
 

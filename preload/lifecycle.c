@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "config.h"
+#include "cxxnew.h"
 #include "dumper.h"
 #include "dumpreq.h"
 #include "dumpsig.h"
@@ -70,7 +71,10 @@ __attribute__((constructor)) static void lifecycle_start(void)
 	config_load();
 	exec_env_apply();
 	framebuf_init(ht_config.max_frames + UNWIND_OWN_FRAMES);
-	tracer_init();
+	if (tracer_init() == 0) {
+		cxxnew_init(); /* before any sample: it chooses how new samples */
+		tracer_on();
+	}
 	/* Dumps are written even when sampling failed: they say why. */
 	dumpreq_init();
 	dumper_start();

@@ -18,8 +18,12 @@
  * Hooks run with the guard raised (thread_state.h), so allocations they
  * make are untraced. They must not take another module's lock except as
  * the order below allows, and a child hook must not wait for anything
- * (it runs in a single-threaded child). To add a module, call its hooks
- * from lifecycle.c at the place the order says, and list it there.
+ * (it runs in a single-threaded child). A lock that the program's own
+ * threads take (inside an interposed call, a dump from exit or the API)
+ * is a fork_lock (forklock.h): a fork from a signal handler that
+ * interrupted such a thread inside it must not wait for itself. To add a
+ * module, call its hooks from lifecycle.c at the place the order says,
+ * and list it there.
  *
  * The order. Prefork takes locks outer first, in the order they nest
  * when held together; the parent and child hooks run in reverse:
@@ -34,11 +38,10 @@
  *
  * After those, the child's per-process state, in any order: tracer (its
  * clock), framebuf (the other threads' capture buffers), retention (its
- * dump files), dumpsig (who owns the signal),
- * dumpreq (no request pending: dumpreq_init again). The
- * dumper's and the server's child hooks run last of all: they start the
- * child's dumper and server threads, which may dump at once, when
- * everything else is reset. */
+ * dump files), dumpsig (who owns the signal), dumpreq (no request
+ * pending: dumpreq_init again). The dumper's and the server's child hooks
+ * run last of all: they start the child's dumper and server threads,
+ * which may dump at once, when everything else is reset. */
 #ifndef HEAPTRACE_LIFECYCLE_H
 #define HEAPTRACE_LIFECYCLE_H
 

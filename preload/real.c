@@ -55,10 +55,32 @@ size_t bootstrap_size(const void *p)
 	return size;
 }
 
-#define LOOKUP(name)                                                     \
+#define LOOKUP_AS(field, symbol)                                         \
 	do {                                                             \
-		void *f = dlsym(RTLD_NEXT, #name);                       \
-		memcpy(&r.name, &f, sizeof(f));                          \
+		void *f = dlsym(RTLD_NEXT, symbol);                      \
+		memcpy(&r.field, &f, sizeof(f));                         \
+	} while (0)
+#define LOOKUP(name) LOOKUP_AS(name, #name)
+
+/* operator new and new[] (w, a), delete and delete[] (l, a), each form. */
+#define LOOKUP_NEW(field, c)                                             \
+	do {                                                             \
+		LOOKUP_AS(field.plain, "_Zn" c "m");                     \
+		LOOKUP_AS(field.nothrow, "_Zn" c "mRKSt9nothrow_t");     \
+		LOOKUP_AS(field.aligned, "_Zn" c "mSt11align_val_t");    \
+		LOOKUP_AS(field.aligned_nothrow,                         \
+			  "_Zn" c "mSt11align_val_tRKSt9nothrow_t");     \
+	} while (0)
+#define LOOKUP_DELETE(field, c)                                          \
+	do {                                                             \
+		LOOKUP_AS(field.plain, "_Zd" c "Pv");                    \
+		LOOKUP_AS(field.sized, "_Zd" c "Pvm");                   \
+		LOOKUP_AS(field.aligned, "_Zd" c "PvSt11align_val_t");   \
+		LOOKUP_AS(field.sized_aligned,                           \
+			  "_Zd" c "PvmSt11align_val_t");                 \
+		LOOKUP_AS(field.nothrow, "_Zd" c "PvRKSt9nothrow_t");    \
+		LOOKUP_AS(field.aligned_nothrow,                         \
+			  "_Zd" c "PvSt11align_val_tRKSt9nothrow_t");    \
 	} while (0)
 
 void real_resolve(void)
@@ -85,6 +107,14 @@ void real_resolve(void)
 	LOOKUP(sigaction);
 	LOOKUP(signal);
 	LOOKUP(dlclose);
+	LOOKUP(mmap);
+	LOOKUP(munmap);
+	LOOKUP(mremap);
+	LOOKUP(madvise);
+	LOOKUP_NEW(op_new, "w");
+	LOOKUP_NEW(op_new_array, "a");
+	LOOKUP_DELETE(op_delete, "l");
+	LOOKUP_DELETE(op_delete_array, "a");
 	LOOKUP(malloc);
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
 		t->resolving = 0;

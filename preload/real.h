@@ -8,6 +8,27 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+/* C++'s operator new and delete after heaptrace (libstdc++, or a tcmalloc
+ * preloaded after it), by their Itanium ABI names: a std::nothrow_t comes
+ * by reference, a std::align_val_t as a size_t. NULL where none follows:
+ * a program without a C++ runtime at start. */
+struct ht_real_new {
+	void *(*plain)(size_t);
+	void *(*nothrow)(size_t, const void *);
+	void *(*aligned)(size_t, size_t);
+	void *(*aligned_nothrow)(size_t, size_t, const void *);
+};
+
+struct ht_real_delete {
+	void (*plain)(void *);
+	void (*sized)(void *, size_t);
+	void (*aligned)(void *, size_t);
+	void (*sized_aligned)(void *, size_t, size_t);
+	void (*nothrow)(void *, const void *);
+	void (*aligned_nothrow)(void *, size_t, const void *);
+};
 
 struct ht_real {
 	void *(*malloc)(size_t);
@@ -28,6 +49,12 @@ struct ht_real {
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 	void (*(*signal)(int, void (*)(int)))(int);
 	int (*dlclose)(void *);
+	void *(*mmap)(void *, size_t, int, int, int, off_t);
+	int (*munmap)(void *, size_t);
+	void *(*mremap)(void *, size_t, size_t, int, ...);
+	int (*madvise)(void *, size_t, int);
+	struct ht_real_new op_new, op_new_array;
+	struct ht_real_delete op_delete, op_delete_array;
 };
 
 extern struct ht_real ht_real;

@@ -99,6 +99,11 @@ enum sample_verdict sampler_slow(struct ht_thread *t, size_t n)
 	return SAMPLE_YES;
 }
 
+uint64_t sampler_draw(void)
+{
+	return draw_countdown(&ht_thread);
+}
+
 double sampler_weight(uint64_t n)
 {
 	uint64_t rate = ht_config.rate;

@@ -44,6 +44,10 @@ static inline enum sample_verdict sample_check(size_t n)
  * creation order (1, 2, ...; the main thread is 0) picks its random stream. */
 void sampler_thread_start(uint64_t order);
 
+/* A new countdown for the calling thread from its random stream (another
+ * counter than the malloc countdown may use it: mmaps.c). */
+uint64_t sampler_draw(void);
+
 /* The allocations (and their bytes) made before the tracer started. */
 void sampler_untraced(uint64_t *allocs, uint64_t *bytes);
 

@@ -20,7 +20,8 @@
  * Creating, recording and closing a descriptor happen under fd_lock, which
  * the prepare hook takes, so the child's record is exact; the child closes
  * what is still ours (the parent's HTTP port is not served from the
- * child), and starts its own thread with its own @heaptrace/<pid>. */
+ * child while the parent lives), and starts its own thread with its own
+ * @heaptrace/<pid>. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -86,6 +87,14 @@ static int http_wanted; /* configured, token usable, the port not found
 			  * taken: keep a listener (remade if the program
 			  * closes it) */
 static int forked;      /* a forked child: the parent's port is not ours */
+/* A forked child of a process that serves HTTP takes the port over when
+ * that process exits first: a daemon's fork that lets the parent exit
+ * (nginx, redis) keeps its endpoint. */
+static int adopt_port;
+/* The forking process, taken before fork: the child cannot ask getppid()
+ * for it, since a parent that exits at once may be gone (and the child
+ * reparented) before the child runs its handler. */
+static pid_t parent_at_fork;
 
 static uint64_t now_ms(void)
 {
@@ -201,11 +210,15 @@ static int listen_control(void)
 	return fd;
 }
 
-/* The port cannot be had: said once, and not tried again. (An exec'd
- * descendant of the process that serves it never tries: exec_env.c.) */
+/* The port cannot be had: said once, and not tried again. Not said by
+ * a process that inherited the address from a traced ancestor (an exec'd
+ * descendant: exec_env.c; a forked one taking over), whose family most
+ * likely holds it. */
 static void http_busy(const char *wanted, int err)
 {
 	http_wanted = 0;
+	if (ht_config.http_inherited)
+		return;
 	ht_log("cannot serve HTTP on %s (%s); the program runs on without it, "
 	       "dumps to files and the control socket still work",
 	       wanted, strerror(err));
@@ -373,6 +386,13 @@ static void check_listeners(uint64_t now, uint64_t *next_bind)
 		server_close(http_fd);
 		http_fd = -1;
 	}
+	if (adopt_port && getppid() != parent_at_fork) { /* the parent left */
+		adopt_port = 0;
+		/* read again: the parent may have forked before it read it */
+		http_wanted = http_token_load() == 0;
+		ht_config.http_inherited = 1;
+		*next_bind = 0;
+	}
 	if (now < *next_bind || (control_fd >= 0 && (!http_wanted || http_fd >= 0)))
 		return;
 	if (control_fd < 0) {
@@ -469,12 +489,13 @@ static void start_thread(void)
 		return;
 	}
 	pthread_setname_np(id, "heaptrace-srv");
-	pthread_detach(id);
+	ht_real.pthread_detach(id); /* not the registry's: heaptrace's own */
 }
 
 void server_prefork(void)
 {
 	pthread_mutex_lock(&fd_lock);
+	parent_at_fork = getpid();
 }
 
 void server_postfork_parent(void)
@@ -498,9 +519,12 @@ void server_postfork_child(void)
 		conns[i].fd = -1;
 		conns[i].len = 0;
 	}
-	control_fd = http_fd = -1;
 	http_where[0] = '\0';
+	/* The parent serves the port, or is about to (a fork right at start
+	 * can come before its server thread binds). */
+	adopt_port = (ht_config.http && !forked) || adopt_port;
 	forked = 1; /* the parent's port stays the parent's */
+	control_fd = http_fd = -1;
 	pthread_mutex_init(&fd_lock, NULL);
 	start_thread();
 }

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "export.h"
+#include "forklock.h"
 #include "intalloc.h"
 #include "outbuf.h"
 #include "real.h"
@@ -40,6 +41,7 @@ struct thread_entry {
 	uint32_t stack;  /* creation stack (stacktab id), 0 = unknown */
 	int started, exited, detached;
 	uint64_t stack_bytes, guard_bytes; /* threads.h: struct thread_group */
+	uintptr_t sp; /* an address on its stack, for `heaptrace rss` */
 	UT_hash_handle hh;
 };
 
@@ -52,7 +54,8 @@ struct start_arg {
 	uint64_t stack_bytes, guard_bytes;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fork_lock lock = FORK_LOCK_INIT;
+static _Thread_local int holding; /* at or inside lock (forklock.h) */
 static struct thread_entry *threads;
 static pthread_key_t exit_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -88,7 +91,7 @@ static void on_thread_exit(void *unused)
 	(void)unused;
 	pthread_t self = pthread_self();
 	struct thread_entry *e;
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	HASH_FIND(hh, threads, &self, sizeof(self), e);
 	if (e) {
 		if (e->detached)
@@ -96,7 +99,7 @@ static void on_thread_exit(void *unused)
 		else
 			e->exited = 1;
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 }
 
 static void make_key(void)
@@ -111,17 +114,18 @@ static void *thread_start(void *p)
 	sampler_thread_start(a.order);
 	/* The thread's descriptor sits above its stack (x86-64 glibc). */
 	unwind_thread_start((uintptr_t)pthread_self());
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	int_free(p, sizeof(a));
 	struct thread_entry *e = entry_for(pthread_self());
 	if (e) {
 		e->stack = a.stack;
+		e->sp = (uintptr_t)&a;
 		e->stack_bytes = a.stack_bytes;
 		e->guard_bytes = a.guard_bytes;
 		e->started = 1;
 		e->detached |= a.detached;
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 	pthread_setspecific(exit_key, (void *)1);
 	guard_restore(was);
 	return a.fn(a.arg);
@@ -166,11 +170,11 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 		return ht_real.pthread_create(id, attr, fn, arg);
 	int was = guard_enter();
 	pthread_once(&key_once, make_key);
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	struct start_arg *a = int_alloc(sizeof(*a));
 	if (a)
 		a->order = ++threads_created;
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 	if (!a) {
 		guard_restore(was);
 		return ht_real.pthread_create(id, attr, fn, arg);
@@ -194,9 +198,9 @@ HT_EXPORT int pthread_create(pthread_t *id, const pthread_attr_t *attr,
 	guard_restore(was);
 	int rc = ht_real.pthread_create(id, attr, thread_start, a);
 	if (rc) {
-		pthread_mutex_lock(&lock);
+		fork_lock_take(&lock, &holding);
 		int_free(a, sizeof(*a));
-		pthread_mutex_unlock(&lock);
+		fork_lock_drop(&lock, &holding);
 	}
 	return rc;
 }
@@ -208,11 +212,11 @@ HT_EXPORT int pthread_join(pthread_t id, void **ret)
 	int rc = ht_real.pthread_join(id, ret);
 	if (rc == 0) {
 		struct thread_entry *e;
-		pthread_mutex_lock(&lock);
+		fork_lock_take(&lock, &holding);
 		HASH_FIND(hh, threads, &id, sizeof(id), e);
 		if (e)
 			drop(e);
-		pthread_mutex_unlock(&lock);
+		fork_lock_drop(&lock, &holding);
 	}
 	return rc;
 }
@@ -223,7 +227,7 @@ HT_EXPORT int pthread_detach(pthread_t id)
 		real_resolve();
 	/* Mark first: once detached, the thread may exit and its id be
 	 * reused at any moment. */
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	struct thread_entry *e = entry_for(id);
 	if (e) {
 		if (e->exited)
@@ -231,7 +235,7 @@ HT_EXPORT int pthread_detach(pthread_t id)
 		else
 			e->detached = 1;
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 	return ht_real.pthread_detach(id);
 }
 
@@ -245,7 +249,7 @@ void threads_each(void (*fn)(void *arg, const struct thread_group *g),
 {
 	struct stack_count *counts = NULL, *c, *tmp;
 	struct thread_entry *e, *etmp;
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	HASH_ITER(hh, threads, e, etmp)
 	{
 		if (!e->started)
@@ -271,18 +275,18 @@ void threads_each(void (*fn)(void *arg, const struct thread_group *g),
 		c->g.stack_bytes += e->stack_bytes;
 		c->g.guard_bytes += e->guard_bytes;
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 	HASH_ITER(hh, counts, c, tmp)
 	{
 		fn(arg, &c->g);
 	}
-	pthread_mutex_lock(&lock);
+	fork_lock_take(&lock, &holding);
 	HASH_ITER(hh, counts, c, tmp)
 	{
 		HASH_DEL(counts, c);
 		int_free(c, sizeof(*c));
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_drop(&lock, &holding);
 }
 
 struct put_state {
@@ -326,27 +330,49 @@ void threads_put(struct outbuf *o)
 	out_str(o, "# threads_total: ");
 	put_counts(o, &p.total);
 	out_str(o, "\n");
+	/* Where each running thread's stack is, by creation stack: `rss`
+	 * finds its mapping's resident bytes in the `# smaps:` lines. */
+	struct thread_entry *e, *tmp;
+	fork_lock_take(&lock, &holding);
+	HASH_ITER(hh, threads, e, tmp)
+	{
+		if (!e->started || e->exited || !e->stack_bytes)
+			continue;
+		out_str(o, "# thread_at: 0x");
+		out_hex(o, e->sp);
+		out_str(o, " @");
+		if (e->stack) {
+			const struct stack_rec *r = stacktab_rec(&ht_stacks, e->stack);
+			out_frames(o, r->frames, r->nframes);
+		}
+		out_str(o, "\n");
+	}
+	fork_lock_drop(&lock, &holding);
 }
 
 void threads_prefork(void)
 {
-	pthread_mutex_lock(&lock);
+	fork_lock_prefork(&lock, &holding);
 }
 
 void threads_postfork_parent(void)
 {
-	pthread_mutex_unlock(&lock);
+	fork_lock_postfork(&lock);
 }
 
-/* Only the forking thread runs in the child: the others' entries go. */
+/* Only the forking thread runs in the child: the others' entries go,
+ * unless the fork came from a handler that interrupted this thread inside
+ * the lock, in the middle of changing them. */
 void threads_postfork_child(void)
 {
 	pthread_t self = pthread_self();
 	struct thread_entry *e, *tmp;
-	HASH_ITER(hh, threads, e, tmp)
-	{
-		if (!pthread_equal(e->id, self))
-			drop(e);
+	if (lock.prefork_took) {
+		HASH_ITER(hh, threads, e, tmp)
+		{
+			if (!pthread_equal(e->id, self))
+				drop(e);
+		}
 	}
-	pthread_mutex_unlock(&lock);
+	fork_lock_postfork(&lock);
 }

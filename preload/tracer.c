@@ -55,7 +55,7 @@ void tracer_postfork_child(void)
 	start_clock();
 }
 
-void tracer_init(void)
+int tracer_init(void)
 {
 	start_clock();
 	if (!ht_real.malloc) {
@@ -68,8 +68,9 @@ void tracer_init(void)
 			unwind_thread_start((uintptr_t)__libc_stack_end +
 					    MAIN_STACK_SLACK);
 		unwind_init();
-		tracer_on();
+		return 0;
 	}
+	return -1;
 }
 
 /* The bytes one sample of n stands for, as the heap estimate counts it:

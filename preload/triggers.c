@@ -6,10 +6,13 @@
  * the dumper's semaphore; the dumper thread decides and writes the dump,
  * never the program's thread, and arms the mark again.
  *
- * A peak is followed before it is dumped: while the heap still grows the
- * dumper looks again every PEAK_POLL_MS (for at most PEAK_SETTLE_MS), so
- * that a spike made of many allocations is dumped at its top, not at the
- * first allocation past the mark. At most one peak dump is written every
+ * A peak is followed before it is dumped: the dumper looks again every
+ * PEAK_POLL_MS and writes the dump once the heap has not grown for
+ * PEAK_STABLE_MS (or has fallen below 90% of the highest it saw, or after
+ * PEAK_SETTLE_MS in all), so that a spike made of many allocations is
+ * dumped at its top, not at the first allocation past the mark; a program
+ * descheduled for a moment mid-spike (a loaded machine) does not look
+ * like a finished one. At most one peak dump is written every
  * PEAK_GAP_MS; only the newest is kept (dump.h: DUMP_SEQ_PEAK).
  *
  * The RSS limit is polled on the dumper thread every RSS_POLL_MS: one dump
@@ -27,6 +30,7 @@
 
 #define PEAK_GAP_MS 1000
 #define PEAK_POLL_MS 20
+#define PEAK_STABLE_MS 100
 #define PEAK_SETTLE_MS 1000
 #define RSS_POLL_MS 200
 #define PEAK_OFF INT64_MAX
@@ -43,7 +47,7 @@ static struct {
 /* The dumper thread's own state. */
 static int64_t peak_mark;     /* the heap at the last peak dump */
 static int64_t peak_seen;     /* the highest heap seen while pending */
-static uint64_t peak_since_ms, peak_last_ms;
+static uint64_t peak_since_ms, peak_rose_ms, peak_last_ms;
 static int peak_pending;
 static int rss_over, rss_off;
 static uint64_t rss_next_ms, rss_cgroup_limit;
@@ -132,8 +136,11 @@ static int cgroup_resolve(void)
 	if (line) {
 		line += line[0] == '\n' ? 4 : 3;
 		size_t n = strcspn(line, "\n");
-		ht_snprintf(cgroup_dir, sizeof(cgroup_dir), "/sys/fs/cgroup%.*s",
-			    (int)n, line);
+		if (n > sizeof(cgroup_dir) - 16)
+			n = sizeof(cgroup_dir) - 16;
+		memcpy(cgroup_dir, "/sys/fs/cgroup", 14);
+		memcpy(cgroup_dir + 14, line, n);
+		cgroup_dir[14 + n] = '\0';
 		ht_snprintf(path, sizeof(path), "%s/memory.max", cgroup_dir);
 		if (proc_read(path, buf, sizeof(buf)) && buf[0] >= '0' &&
 		    buf[0] <= '9')
@@ -181,7 +188,7 @@ static unsigned peak_due(uint64_t now, uint64_t *deadline)
 		if (!peak_on() || atomic_load(&amt.peak_arm) != PEAK_OFF)
 			return 0;
 		peak_pending = 1;
-		peak_since_ms = now;
+		peak_since_ms = peak_rose_ms = now;
 		peak_seen = 0;
 	}
 	int64_t cur = triggers_inuse();
@@ -190,13 +197,16 @@ static unsigned peak_due(uint64_t now, uint64_t *deadline)
 		arm_peak();
 		return 0;
 	}
-	if (cur > peak_seen && now < peak_since_ms + PEAK_SETTLE_MS) {
-		peak_seen = cur; /* still growing: look again soon */
-		want(deadline, now + PEAK_POLL_MS);
+	if (cur > peak_seen) {
+		peak_seen = cur;
+		peak_rose_ms = now;
+	}
+	int falling = cur < peak_seen - peak_seen / 10;
+	if (!falling && now < peak_rose_ms + PEAK_STABLE_MS &&
+	    now < peak_since_ms + PEAK_SETTLE_MS) {
+		want(deadline, now + PEAK_POLL_MS); /* may still grow */
 		return 0;
 	}
-	if (cur > peak_seen)
-		peak_seen = cur;
 	if (peak_last_ms && now < peak_last_ms + PEAK_GAP_MS) {
 		want(deadline, peak_last_ms + PEAK_GAP_MS);
 		return 0;

@@ -91,6 +91,52 @@ static int is_own(uintptr_t pc)
 	return 0;
 }
 
+/* Functions of the next allocator a capture may start with, dropped from
+ * its top like the tracer's own frames: libstdc++'s operator new, which
+ * heaptrace's reaches by a tail call and which calls malloc (cxxnew.c).
+ * They have no frame pointers, so the walker follows their rules and the
+ * frames are dropped afterwards. */
+#define ENTRY_RANGES 8
+static struct {
+	uintptr_t lo, hi;
+} entry[ENTRY_RANGES];
+static _Atomic int n_entry;
+
+int unwind_skip_function(const void *fn)
+{
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	int n = atomic_load_explicit(&n_entry, memory_order_relaxed);
+	if (n == ENTRY_RANGES || !fn ||
+	    !dladdr1(fn, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+	    !sym->st_size || info.dli_saddr != fn)
+		return -1;
+	entry[n].lo = (uintptr_t)fn;
+	entry[n].hi = (uintptr_t)fn + sym->st_size;
+	atomic_store_explicit(&n_entry, n + 1, memory_order_release);
+	return 0;
+}
+
+static int is_entry(uintptr_t pc)
+{
+	int n = atomic_load_explicit(&n_entry, memory_order_acquire);
+	for (int i = 0; i < n; i++)
+		if (pc >= entry[i].lo && pc < entry[i].hi)
+			return 1;
+	return 0;
+}
+
+/* Drops the leading frames that are in entry[]; the count left. */
+static int drop_entries(uintptr_t *frames, int n)
+{
+	int skip = 0;
+	while (skip < n && is_entry(frames[skip]))
+		skip++;
+	if (skip)
+		memmove(frames, frames + skip, (size_t)(n - skip) * sizeof(*frames));
+	return n - skip;
+}
+
 void unwind_init(void)
 {
 	add_own_object((const void *)unwind_init);
@@ -188,9 +234,14 @@ int unwind_capture(const uintptr_t **frames, int max)
 		return -1;
 	*frames = buf;
 	if (walker_on) {
-		int n = walk(buf, max);
-		if (n >= 0)
-			return n;
+		/* Room for the entry frames dropped after the walk. */
+		int extra = atomic_load_explicit(&n_entry, memory_order_relaxed)
+				? 4 : 0;
+		int n = walk(buf, max + extra);
+		if (n >= 0) {
+			n = drop_entries(buf, n);
+			return n < max ? n : max;
+		}
 		atomic_fetch_add_explicit(&handed_over, 1,
 					  memory_order_relaxed);
 	}
@@ -207,7 +258,7 @@ int unwind_capture(const uintptr_t **frames, int max)
 	for (int i = 0; i < n && out < max; i++) {
 		uintptr_t pc;
 		memcpy(&pc, &ptrs[i], sizeof(pc));
-		if (i == skip && is_own(pc)) {
+		if (i == skip && (is_own(pc) || is_entry(pc))) {
 			skip++;
 			continue;
 		}

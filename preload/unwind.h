@@ -19,6 +19,11 @@ void unwind_init(void);
  * buffer). With the guard raised. */
 int unwind_capture(const uintptr_t **frames, int max);
 
+/* Makes the function at fn (its start, as dladdr knows it) one whose
+ * frames are dropped from the top of a capture: an allocator's entry point
+ * that calls malloc. 0 on success. */
+int unwind_skip_function(const void *fn);
+
 /* Called at the start of each thread with an address above all of its
  * frames: the walker reads no stack above it. Threads without one (the
  * main thread is given __libc_stack_end) are unwound by libunwind. */

@@ -235,6 +235,32 @@ def test_exec_child_inheriting_the_address_stays_quiet():
         raise AssertionError(f"the exec'd child spoke: {err!r}")
 
 
+def test_daemon_takes_the_port_over_from_the_parent_that_exits():
+    """A daemon forks and lets the parent exit (nginx, redis): the child,
+    which may not serve its living parent's port, takes it over."""
+    port = _free_port()
+    proc = subprocess.Popen([lib.prog("ctl_target"), "daemon"],
+                            env=lib.traced_env(lib.tmpdir(), http=f"127.0.0.1:{port}"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    daemon = int(proc.stdout.readline().split()[1])
+    try:
+        deadline = time.monotonic() + 10
+        status = ""
+        while time.monotonic() < deadline and f"http: 127.0.0.1:{port}\n" not in status:
+            time.sleep(0.2)
+            status = lib.run_tool("status", str(daemon)).stdout
+        if f"http: 127.0.0.1:{port}\n" not in status:
+            raise AssertionError(f"the daemon did not take the port over: {status}")
+        body, code = curl(f"http://127.0.0.1:{port}/metrics")
+        if code != 200 or "heaptrace_heap_inuse_bytes" not in body:
+            raise AssertionError(f"/metrics of the daemon: {code}")
+    finally:
+        os.kill(daemon, signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    if out.split()[-2:] != ["usr1", "0"] or "HTTP" in err:
+        raise AssertionError(f"{out!r} {err!r}")
+
+
 PROMETHEUS_CONFIG = """global:
   scrape_interval: 1s
   scrape_timeout: 900ms

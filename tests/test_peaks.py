@@ -31,7 +31,7 @@ def _peak_files(d):
 
 def test_peak_dump():
     d = lib.tmpdir()
-    _, dumps = lib.run_traced([lib.prog("peak_spike")], d)
+    _, dumps = lib.run_traced([lib.prog("peak_spike")], d, seed=15)
     peaks = _peak_files(d)
     if len(peaks) != 1 or len(dumps) != 1:
         raise AssertionError(f"want one peak dump and the exit dump: {os.listdir(d)}")
@@ -53,6 +53,22 @@ def test_peak_dump():
     # The peak dump given itself is the same.
     if lib.run_tool("top", "--peak", "--unit", "MB", peaks[0]).stdout != top:
         raise AssertionError("top --peak of the peak dump differs from top --peak of the exit dump")
+
+
+def test_only_the_highest_peak_is_kept():
+    """Two spikes 1.2 s apart, 100 MiB then 200 MiB from another site: one
+    peak file, holding the second spike and none of the first (each peak
+    dump replaces the last, and the heap at the second passed the first's
+    mark by more than the step)."""
+    d = lib.tmpdir()
+    _, dumps = lib.run_traced([lib.prog("peak_spike"), "twice"], d, seed=15)
+    peaks = _peak_files(d)
+    if len(peaks) != 1 or len(dumps) != 1:
+        raise AssertionError(f"want one peak dump and the exit dump: {os.listdir(d)}")
+    top = lib.run_tool("top", "--peak", "--unit", "MB", dumps[0]).stdout
+    if "spike_site" in top.replace("second_spike_site", "") or \
+            abs(_flat(top, "second_spike_site") - 200 * MIB) > 20 * MIB:
+        raise AssertionError(f"the peak dump is not the second spike's:\n{top}")
 
 
 def test_peak_off():

@@ -9,6 +9,7 @@ CC  ?= cc
 BENCH_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g \
                 -fno-omit-frame-pointer -pthread
 BENCH_PROGS := $(B)/bench/workload $(B)/bench/dumpcost $(B)/bench/pairs $(B)/bench/spawn \
+               $(B)/bench/mmaps \
                $(B)/bench/libforward.so
 
 bench-progs: $(BENCH_PROGS)
@@ -24,7 +25,7 @@ $(B)/bench/dumpcost: tests/bench/dumpcost.c tests/bench/xorshift.h
 
 $(B)/bench/workload: tests/bench/xorshift.h
 
-$(B)/bench/workload $(B)/bench/pairs $(B)/bench/spawn: $(B)/bench/%: tests/bench/%.c
+$(B)/bench/workload $(B)/bench/pairs $(B)/bench/spawn $(B)/bench/mmaps: $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 

@@ -8,6 +8,8 @@
  *   usr1     installs its own SIGUSR1 handler, which counts
  *   nobody   drops from root to the user nobody
  *   fork     forks; the child does the same as the parent from here
+ *   daemon   forks, the parent exits and the child goes on in a session
+ *            of its own, as a daemon starts
  *   exec     runs tool_sleeper (next to it) as a child, fork and exec
  *   closefds closes every descriptor from 3 up, as daemons do, and opens
  *            /dev/null 8 times, which takes the numbers heaptrace had
@@ -129,6 +131,10 @@ int main(int argc, char **argv)
 			fflush(stdout), fork();
 		else if (!strcmp(a, "exec"))
 			run_sleeper(args[0]);
+		else if (!strcmp(a, "daemon") && fork() > 0)
+			_exit(0);
+		else if (!strcmp(a, "daemon"))
+			setsid();
 		else if (!strcmp(a, "closefds"))
 			close_all();
 	}

@@ -58,6 +58,19 @@ $(B)/tests/cxx_throw: $(CXX_THROW_DIR)/main.cc
 
 EXTRA_TEST_PROGS += $(B)/tests/libcxx_throw.so $(B)/tests/cxx_throw
 
+# A C program that loads C++ code after start (tests/test_cxx.py).
+CXX_LATE_DIR := tests/progs/cxx_late
+
+$(B)/tests/libcxx_late.so: $(CXX_LATE_DIR)/lib.cc
+	@mkdir -p $(@D)
+	$(CXX) $(TEST_CXXFLAGS) -fPIC -shared -o $@ $<
+
+$(B)/tests/cxx_late: $(CXX_LATE_DIR)/main.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< -ldl
+
+EXTRA_TEST_PROGS += $(B)/tests/libcxx_late.so $(B)/tests/cxx_late
+
 # The lock-free core (stack table, live map) under ThreadSanitizer, without
 # interposition (tests/core/stress.c, tests/test_core.py). gcc's TSan
 # runtime (libtsan2) comes with build-essential on Debian 12.

@@ -4,10 +4,11 @@ status (2 for bad input, 1 for other failures) instead of a traceback."""
 import argparse
 import sys
 
-from . import (flame, graph, launch, leaks, peak, pprof_proto, report, signal_dump, threads,
+from . import (flame, graph, launch, leaks, peak, pprof_proto, report, rss, signal_dump, threads,
                timeline, top)
 from .errors import HeaptraceError
-from .profile import DEFAULT_TYPE, SAMPLE_TYPES, Selection, load_profile, select_stacks
+from .profile import (DEFAULT_TYPE, KINDS, SAMPLE_TYPES, Selection, load_profile,
+                      select_stacks)
 from .series import choose, load_series
 from .units import BYTE_UNITS
 
@@ -39,6 +40,9 @@ def _selection_options(parser):
                            const=name, help=f"{what} {when}"
                            + (" (the default)" if name == DEFAULT_TYPE else ""))
     parser.set_defaults(sample_type=DEFAULT_TYPE)
+    parser.add_argument("--kind", choices=KINDS, default="heap",
+                        help="heap (malloc's blocks, the default) or mmap (anonymous "
+                        "mappings the program made outside the allocator, mapped now)")
     parser.add_argument("--lines", action="store_true",
                         help="one node per source line instead of per function")
     _filter_options(parser)
@@ -140,6 +144,10 @@ def build_parser():
     p = verbs.add_parser("threads", help="live and unjoined threads by creation stack")
     p.add_argument("dump", metavar="DUMP")
 
+    p = verbs.add_parser("rss", help="the process's RSS explained: heap, allocator, mmaps, "
+                         "thread stacks, files, shared memory, unexplained")
+    p.add_argument("dump", metavar="DUMP")
+
     p = verbs.add_parser("pprof", help="convert to profile.proto (gzipped)")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("dump", metavar="DUMP")
@@ -207,16 +215,24 @@ def run_verb(args, warn):
         return 0
     if getattr(args, "peak", False):
         args.dump = peak.find(args.dump)
-    profile = load_profile(args.dump, warn)
+    kind = getattr(args, "kind", "heap")
+    if kind == "mmap" and args.sample_type.startswith("alloc"):
+        raise HeaptraceError(f"--kind mmap has the mappings of the dump's moment only; "
+                             f"--{args.sample_type} is not recorded for them "
+                             "(use --inuse_space or --inuse_objects)")
+    profile = load_profile(args.dump, warn, kind)
     if args.verb == "pprof":
         _write(args.output, pprof_proto.encode(profile))
         return 0
     if args.verb == "threads":
         sys.stdout.write(threads.render_threads(profile))
         return 0
+    if args.verb == "rss":
+        sys.stdout.write(rss.render_rss(profile))
+        return 0
     selection = _selection(args)
     if args.verb in ("top", "diff"):
-        base = load_profile(args.base, warn) if args.base else None
+        base = load_profile(args.base, warn, kind) if args.base else None
         stacks = select_stacks(profile, selection, base)
         sys.stdout.write(top.render_top(profile, selection, stacks, args.nodecount,
                                         args.cum, args.nodefraction, args.unit))

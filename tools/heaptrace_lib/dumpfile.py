@@ -81,6 +81,18 @@ class RawSample:
 
 
 @dataclass
+class Smap:
+    """A `# smaps:` line: one mapping's resident and anonymous bytes."""
+
+    start: int
+    end: int
+    perms: str
+    rss: int
+    anon: int
+    name: str
+
+
+@dataclass
 class RawThreads:
     """A `# threads:` line: threads made from one pthread_create call stack
     that are running, and that exited but were never joined or detached,
@@ -107,6 +119,17 @@ class Dump:
     threads: list = field(default_factory=list)
     threads_total: tuple = None
     thread_stacks_total: tuple = None  # (stack bytes, guard bytes) or None
+    mmaps: list = field(default_factory=list)  # RawSample of `# mmap:` lines
+    mmap_total: tuple = None  # (mappings, bytes, dropped) or None
+    # What `heaptrace rss` reads (rss.py): smaps_rollup {key: bytes}, the
+    # allocator (name, {key: bytes}), [Smap], [(start, end, weight,
+    # resident bytes, addresses)] of sampled mmaps, [(address on the stack, addresses)] of
+    # running threads.
+    rollup: dict = None
+    allocator: tuple = None
+    smaps: list = field(default_factory=list)
+    mmap_at: list = field(default_factory=list)
+    thread_at: list = field(default_factory=list)
     age_bounds: tuple = None
     mappings: list = field(default_factory=list)
     _starts: list = field(default_factory=list, repr=False)
@@ -265,6 +288,44 @@ def _parse_threads(dump, lineno, value):
                                    *numbers[2:]))
 
 
+def _parse_mmap(dump, lineno, value):
+    """`# mmap: <mappings> <bytes> @ addrs`: estimates, already unsampled;
+    what is mapped now only, so the allocated values repeat them."""
+    counts, sep, addresses = value.partition(" @")
+    numbers = _numbers(dump, lineno, "mmap", counts)
+    if not sep or len(numbers) != 2 or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+        raise InputError(dump.path, lineno, "malformed '# mmap:' line")
+    c, b = numbers
+    dump.mmaps.append(RawSample(c, b, c, b, [int(a, 16) for a in addresses.split()]))
+
+
+def _parse_rss_line(dump, lineno, key, value):
+    try:
+        if key == "smaps_rollup":
+            dump.rollup = {k: int(v) for k, v in (kv.split("=") for kv in value.split())}
+        elif key == "allocator":
+            name, *pairs = value.split()
+            dump.allocator = (name, {k: int(v) for k, v in (kv.split("=") for kv in pairs)})
+        elif key == "smaps":
+            rng, perms, rss, anon, name = value.split(" ", 4)
+            lo, hi = rng.split("-")
+            dump.smaps.append(Smap(int(lo, 16), int(hi, 16), perms, int(rss), int(anon),
+                                   "" if name == "-" else name))
+        else:
+            head, sep, addresses = value.partition(" @")
+            if not sep or not re.fullmatch(r"( +0x[0-9a-fA-F]+)*", addresses):
+                raise ValueError
+            addrs = [int(a, 16) for a in addresses.split()]
+            fields = head.split()
+            if key == "mmap_at":
+                dump.mmap_at.append((int(fields[0], 16), int(fields[1], 16),
+                                     float(fields[2]), int(fields[3]), addrs))
+            else:
+                dump.thread_at.append((int(fields[0], 16), addrs))
+    except (ValueError, IndexError):
+        raise InputError(dump.path, lineno, f"malformed '# {key}:' line") from None
+
+
 def _parse_meta(dump, lineno, text):
     key, sep, value = text[2:].partition(": ")
     if not sep:
@@ -273,6 +334,15 @@ def _parse_meta(dump, lineno, text):
         _parse_ages(dump, lineno, value)
     elif key == "threads":
         _parse_threads(dump, lineno, value)
+    elif key == "mmap":
+        _parse_mmap(dump, lineno, value)
+    elif key in ("smaps_rollup", "allocator", "smaps", "mmap_at", "thread_at"):
+        _parse_rss_line(dump, lineno, key, value)
+    elif key == "mmap_total":
+        numbers = _numbers(dump, lineno, key, value)
+        if len(numbers) != 3:
+            raise InputError(dump.path, lineno, "malformed '# mmap_total:' line")
+        dump.mmap_total = tuple(numbers)
     elif key == "threads_total":
         numbers = _numbers(dump, lineno, key, value)
         if len(numbers) not in (2, 4):

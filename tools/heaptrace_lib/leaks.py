@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from .profile import stack_label
 from .series import points, stack_values
+from .rss import growth_line
 from .threads import format_stack, memory_total, thread_groups, thread_memory, totals
 from .top import program_name
 from .trend import trend
@@ -258,6 +259,10 @@ def summary_lines(a):
             line += (f"; flat (grew less than {RSS_FLAT:.0%} or "
                      f"{_bytes(RSS_FLAT_BYTES)})")
         out.append(line)
+        if a.rss_grew:  # where it went, from the last run's dumps (rss.py)
+            parts = growth_line(a.runs[-1].points[0].profile, a.last.profile)
+            if parts:
+                out.append(parts)
     return out
 
 

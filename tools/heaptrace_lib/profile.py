@@ -48,6 +48,7 @@ class Location:
         self.names = tuple(node_name(f, False) for f in self.frames)
         self.line_names = tuple(node_name(f, True) for f in self.frames)
         self.allocator = all(is_allocator_frame(f) for f in self.frames)
+        self.allocator_leaf = bool(self.frames) and is_allocator_frame(self.frames[0])
 
 
 @dataclass
@@ -81,6 +82,8 @@ class Profile:
     samples: list
     locations: list
     threads: list
+    mmap_at: list = None    # [(start, end, weight, resident bytes, locations)]
+    thread_at: list = None  # [(address on the stack, locations)]
 
 
 def is_allocator_frame(frame):
@@ -99,7 +102,8 @@ class _Builder:
         # locations' ids follow it), gathered at C speed: a big dump has
         # millions of frames.
         raw = dict.fromkeys(itertools.chain.from_iterable(
-            s.addresses for s in itertools.chain(dump.samples, dump.threads)))
+            itertools.chain((s.addresses for s in itertools.chain(dump.samples, dump.threads)),
+                            (m[4] for m in dump.mmap_at), (t[1] for t in dump.thread_at))))
         raw.pop(0, None)
         symbols = Symbolizer(dump, warn).symbolize(sorted(a - 1 for a in raw))
         # Keyed by the address as written; the location is of address - 1.
@@ -125,9 +129,9 @@ class _Builder:
             return locs
         if i:
             locs = locs[i:]
-        frames = locs[0].frames
-        if not is_allocator_frame(frames[0]):
+        if not locs[0].allocator_leaf:
             return locs
+        frames = locs[0].frames
         leaf = self.trimmed.get(locs[0].id)
         if leaf is None:
             j = 1
@@ -147,7 +151,10 @@ class _Builder:
         threads = [ThreadGroup(t.live, t.unjoined, self.locations_of(t.addresses),
                                t.stack_bytes, t.guard_bytes)
                    for t in self.dump.threads]
-        return Profile(self.dump, samples, self.locations, threads)
+        mmap_at = [(lo, hi, w, res, self.prune(self.locations_of(a)))
+                   for lo, hi, w, res, a in self.dump.mmap_at]
+        thread_at = [(sp, self.locations_of(a)) for sp, a in self.dump.thread_at]
+        return Profile(self.dump, samples, self.locations, threads, mmap_at, thread_at)
 
 
 DROPPED = {"dropped_stack_table": "the stack table was full (raise HEAPTRACE_STACKS)",
@@ -166,10 +173,20 @@ def _warn_incomplete(dump, warn):
             warn(f"{dump.path}: {count} samples dropped because {why}")
 
 
-def load_profile(path, warn):
-    """Read, unsample and symbolize one dump file."""
+KINDS = ("heap", "mmap")
+
+
+def load_profile(path, warn, kind="heap"):
+    """Read, unsample and symbolize one dump file; kind "mmap" takes the
+    program's anonymous mappings (`# mmap:` lines) as its samples instead
+    of the heap's. Their values are estimates already, and the mappings of
+    now only: the alloc_* types repeat the in-use ones."""
     dump = read_dump(path)
     _warn_incomplete(dump, warn)
+    if kind == "mmap":
+        if not dump.is_heaptrace:
+            raise HeaptraceError(f"{path}: --kind mmap needs a heaptrace dump")
+        dump.samples, dump.scaled = dump.mmaps, False
     return _Builder(dump, warn).build()
 
 
@@ -286,15 +303,17 @@ def total_of(stacks):
 
 
 def node_values(stacks):
-    """{node: [flat, cum]}; a node counts once per stack in cum."""
+    """{node: [flat, cum]}, nodes in order of first appearance; a node
+    counts once per stack in cum (dict.fromkeys drops repeats at C speed:
+    stacks may be thousands of frames deep, and big dumps have millions)."""
     nodes = {}
     for value, names in stacks:
-        seen = set()  # not names[:i]: stacks may be thousands of frames deep
-        for i, name in enumerate(names):
-            entry = nodes.setdefault(name, [0, 0])
-            if i == 0:
-                entry[0] += value
-            if name not in seen:
-                seen.add(name)
-                entry[1] += value
+        if not names:
+            continue
+        for name in dict.fromkeys(names):
+            entry = nodes.get(name)
+            if entry is None:
+                entry = nodes[name] = [0, 0]
+            entry[1] += value
+        nodes[names[0]][0] += value
     return nodes

@@ -38,6 +38,10 @@ EU_ADDR2LINE = ("eu-addr2line", "-a", "-f", "-i", "-C")
 _objects = {}
 # {mangled: demangled}
 _demangled = {}
+# Per command (its warn callable): the files said to be stripped, once
+# and not once per dump of a series, and one debuginfod client, so that a
+# failed server is not asked again.
+_commands = {}
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,9 @@ class Symbolizer:
     def __init__(self, dump, warn):
         self.dump = dump
         self.warn = warn
-        self.debuginfod = Client(warn)
+        if warn not in _commands:
+            _commands[warn] = (set(), Client(warn))
+        self.said_stripped, self.debuginfod = _commands[warn]
 
     def _usable_object(self, real):
         """The _Object of a mapping's file if its frames can be trusted."""
@@ -256,11 +262,14 @@ class Symbolizer:
                     vaddrs[address] = vaddr
             self._lookup(obj, set(vaddrs.values()))
             unnamed = sum(1 for v in vaddrs.values() if obj.answers[v] == ([], None))
-            if obj.stripped and unnamed:
+            if obj.stripped and unnamed and real not in self.said_stripped:
+                self.said_stripped.add(real)
+                server = ("have a server in DEBUGINFOD_URLS serve it" if self.debuginfod
+                          else "set DEBUGINFOD_URLS")
                 self.warn(f"{real} is stripped: {unnamed} of its {len(vaddrs)} addresses "
                           "lie in no function it exports and are shown as module+offset; "
                           "for names install its debug package (Debian: the -dbgsym one), "
-                          "put its debug file under /usr/lib/debug, or set DEBUGINFOD_URLS")
+                          f"put its debug file under /usr/lib/debug, or {server}")
             named.append((path, obj, vaddrs))
         names = demangle({obj.answers[v][1] for _, obj, vaddrs in named
                           for v in vaddrs.values()} - {None})
