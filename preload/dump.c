@@ -122,19 +122,6 @@ static int put_build_id(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-static void put_pair_line(struct outbuf *o, uint64_t c, uint64_t b,
-			  uint64_t ac, uint64_t ab)
-{
-	out_u64(o, c);
-	out_str(o, ": ");
-	out_u64(o, b);
-	out_str(o, " [");
-	out_u64(o, ac);
-	out_str(o, ": ");
-	out_u64(o, ab);
-	out_str(o, "] @");
-}
-
 static void put_header(struct outbuf *o, const struct snapshot *d,
 		       const char *trigger, unsigned seq)
 {
@@ -151,7 +138,7 @@ static void put_header(struct outbuf *o, const struct snapshot *d,
 	if (al_c == in_c && al_b == in_b)
 		al_b++; /* readers offer alloc_* only when they differ */
 	out_str(o, "heap profile: ");
-	put_pair_line(o, in_c, in_b, al_c, al_b);
+	out_heap_counts(o, in_c, in_b, al_c, al_b);
 	out_str(o, " heap_v2/");
 	out_u64(o, ht_config.rate);
 	out_str(o, "\n");
@@ -230,7 +217,7 @@ static void put_samples(struct outbuf *o, const struct snapshot *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
 		const struct snap *s = &d->snaps[i];
-		put_pair_line(o, s->in_c, s->in_b, s->al_c, s->al_b);
+		out_heap_counts(o, s->in_c, s->in_b, s->al_c, s->al_b);
 		out_frames(o, s->rec->frames, s->rec->nframes);
 		out_str(o, "\n");
 		if (!s->live_samples)

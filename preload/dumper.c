@@ -31,6 +31,7 @@
 #include "export.h"
 #include "forklock.h"
 #include "log.h"
+#include "ownthread.h"
 #include "real.h"
 #include "retention.h"
 #include "thread_state.h"
@@ -193,20 +194,9 @@ static void *dumper_main(void *arg)
 
 static void start_thread(void)
 {
-	sigset_t all, old;
-	pthread_t id;
-	/* The thread inherits a mask with every signal blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = ht_real.pthread_create(&id, NULL, dumper_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
+	if (ownthread_start(dumper_main, "heaptrace"))
 		ht_log("cannot start the dump thread; signal and periodic dumps "
 		       "are off");
-		return;
-	}
-	pthread_setname_np(id, "heaptrace");
-	ht_real.pthread_detach(id); /* not the registry's: heaptrace's own */
 }
 
 static void at_exit_dump(void)

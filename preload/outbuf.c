@@ -118,3 +118,16 @@ void out_fixed3(struct outbuf *o, double v)
 			(char)('0' + milli / 10 % 10), (char)('0' + milli % 10), 0};
 	out_str(o, frac);
 }
+
+void out_heap_counts(struct outbuf *o, uint64_t c, uint64_t b, uint64_t ac,
+		     uint64_t ab)
+{
+	out_u64(o, c);
+	out_str(o, ": ");
+	out_u64(o, b);
+	out_str(o, " [");
+	out_u64(o, ac);
+	out_str(o, ": ");
+	out_u64(o, ab);
+	out_str(o, "] @");
+}

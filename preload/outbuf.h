@@ -37,5 +37,9 @@ void out_u64(struct outbuf *o, uint64_t v);
 void out_hex(struct outbuf *o, uint64_t v); /* lowercase, no 0x */
 void out_frames(struct outbuf *o, const uintptr_t *pc, uint32_t n); /* " 0x.." each */
 void out_fixed3(struct outbuf *o, double v); /* -12.345 */
+/* The counts of a legacy heap profile line, "c: b [ac: ab] @" (jeprof
+ * needs the blank after each colon). */
+void out_heap_counts(struct outbuf *o, uint64_t c, uint64_t b, uint64_t ac,
+		     uint64_t ab);
 
 #endif

@@ -181,19 +181,6 @@ static void put_frame(struct outbuf *o, uintptr_t pc)
 	out_str(o, "\n");
 }
 
-static void put_pair(struct outbuf *o, uint64_t c, uint64_t b, uint64_t ac,
-		     uint64_t ab)
-{
-	out_u64(o, c);
-	out_str(o, ": ");
-	out_u64(o, b);
-	out_str(o, " [");
-	out_u64(o, ac);
-	out_str(o, ": ");
-	out_u64(o, ab);
-	out_str(o, "] @");
-}
-
 static void put_fixed(struct outbuf *o, const char *key, double v)
 {
 	out_str(o, "# ");
@@ -229,7 +216,7 @@ int profile_write_text(struct outbuf *o, const struct heap_base *base)
 			c += s->in_c, b += s->in_b, ac += s->al_c, ab += s->al_b;
 		}
 		out_str(o, "heap profile: ");
-		put_pair(o, c, b, ac, ab);
+		out_heap_counts(o, c, b, ac, ab);
 		out_str(o, " heap_v2/");
 		out_u64(o, ht_config.rate);
 		out_str(o, "\n");
@@ -237,7 +224,7 @@ int profile_write_text(struct outbuf *o, const struct heap_base *base)
 			const struct snap *s = &snap.snaps[i];
 			if (!(s->in_c | s->in_b | s->al_c | s->al_b))
 				continue;
-			put_pair(o, s->in_c, s->in_b, s->al_c, s->al_b);
+			out_heap_counts(o, s->in_c, s->in_b, s->al_c, s->al_b);
 			out_frames(o, s->rec->frames, s->rec->nframes);
 			out_str(o, "\n");
 			for (uint32_t k = 0; k < s->rec->nframes; k++)

@@ -29,7 +29,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -43,6 +42,7 @@
 #include "control.h"
 #include "http.h"
 #include "log.h"
+#include "ownthread.h"
 #include "real.h"
 #include "thread_state.h"
 
@@ -476,20 +476,10 @@ static void *server_main(void *arg)
 
 static void start_thread(void)
 {
-	sigset_t all, old;
-	pthread_t id;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = ht_real.pthread_create(&id, NULL, server_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
+	if (ownthread_start(server_main, "heaptrace-srv"))
 		ht_log("cannot start the server thread; `heaptrace dump` falls "
 		       "back to the signal%s",
 		       ht_config.http ? " and HTTP is not served" : "");
-		return;
-	}
-	pthread_setname_np(id, "heaptrace-srv");
-	ht_real.pthread_detach(id); /* not the registry's: heaptrace's own */
 }
 
 void server_prefork(void)
