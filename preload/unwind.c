@@ -11,9 +11,16 @@
  * exception handling. Privately loaded, only the few functions looked up
  * here are used, and the host's own unwinder stays in charge of throws.
  *
+ * libunwind (or glibc's backtrace) runs on the thread's walk stack
+ * (framebuf.h, altstack.h): its context and cursor alone are 2 KiB, and
+ * the whole walk about 5 KiB, which a program's small thread stack would
+ * have to spare on every sample. The frame walker needs no such room and
+ * stays on the program's stack.
+ *
  * Frames inside libheaptrace.so and the unwinder are dropped from the top
  * of each capture by address range, so inlining decisions in the tracer's
- * own code never change what is recorded. */
+ * own code never change what is recorded (the switch to the walk stack
+ * among them). */
 #include "unwind.h"
 
 #include <dlfcn.h>
@@ -24,6 +31,7 @@
 #include <libunwind.h>
 #include <string.h>
 
+#include "altstack.h"
 #include "cfi.h"
 #include "config.h"
 #include "export.h"
@@ -227,6 +235,45 @@ static int walk(uintptr_t *frames, int max)
 	return n;
 }
 
+struct backtrace_call {
+	void **ptrs;
+	int max;
+};
+
+/* On the walk stack: libunwind's walk, or glibc's. */
+static int take_backtrace(void *arg)
+{
+	struct backtrace_call *c = arg;
+	return unw_bt ? unw_bt(c->ptrs, c->max) : backtrace(c->ptrs, c->max);
+}
+
+/* The stack the walker cannot take, by libunwind (or glibc's backtrace)
+ * on this thread's walk stack, into buf. Not inlined into unwind_capture,
+ * whose frame the walker's samples would otherwise carry too. */
+static __attribute__((noinline)) int take_by_unwinder(uintptr_t *buf, int max)
+{
+	/* The walk fills the buffer with pointers; they are read back as
+	 * integers, in place, through memcpy. */
+	void **ptrs = (void **)buf;
+	struct backtrace_call call = {ptrs, max + UNWIND_OWN_FRAMES};
+	void *stack = framebuf_stack();
+	if (!stack || !forkguard_enter())
+		return -1;
+	int n = altstack_call(stack, take_backtrace, &call);
+	forkguard_leave();
+	int skip = 0, out = 0;
+	for (int i = 0; i < n && out < max; i++) {
+		uintptr_t pc;
+		memcpy(&pc, &ptrs[i], sizeof(pc));
+		if (i == skip && (is_own(pc) || is_entry(pc))) {
+			skip++;
+			continue;
+		}
+		buf[out++] = pc;
+	}
+	return out;
+}
+
 int unwind_capture(const uintptr_t **frames, int max)
 {
 	uintptr_t *buf = framebuf_get();
@@ -245,26 +292,7 @@ int unwind_capture(const uintptr_t **frames, int max)
 		atomic_fetch_add_explicit(&handed_over, 1,
 					  memory_order_relaxed);
 	}
-	/* The walk fills the buffer with pointers; they are read back as
-	 * integers, in place, through memcpy. */
-	void **ptrs = (void **)buf;
-	int n;
-	if (!forkguard_enter())
-		return -1;
-	n = unw_bt ? unw_bt(ptrs, max + UNWIND_OWN_FRAMES)
-		   : backtrace(ptrs, max + UNWIND_OWN_FRAMES);
-	forkguard_leave();
-	int skip = 0, out = 0;
-	for (int i = 0; i < n && out < max; i++) {
-		uintptr_t pc;
-		memcpy(&pc, &ptrs[i], sizeof(pc));
-		if (i == skip && (is_own(pc) || is_entry(pc))) {
-			skip++;
-			continue;
-		}
-		buf[out++] = pc;
-	}
-	return out;
+	return take_by_unwinder(buf, max);
 }
 
 /* Code unmapped by dlclose must not be walked by the rules read from it
