@@ -24,6 +24,8 @@ HEADER_RE = re.compile(
 SAMPLE_RE = re.compile(
     r"^ *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@( [ 0-9a-fA-Fx]*)?$",
     re.ASCII)
+# A sample line's numbers and what follows its `@` (_parse_samples).
+SAMPLE_HEAD_RE = re.compile(r"(\d+): (\d+) \[(\d+): (\d+)\] @(.*)", re.ASCII | re.DOTALL)
 ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]+", re.ASCII)
 MAPS_RE = re.compile(
     r"^([0-9a-f]+)-([0-9a-f]+) +([-rwxps]{4}) +([0-9a-f]+) +[0-9a-f]+:[0-9a-f]+ +\d+ *(.*)$",
@@ -258,6 +260,10 @@ NUMBER_RES = {int: re.compile(r"\d{1,19}", re.ASCII),
               float: re.compile(r"\d{1,19}(\.\d*)?", re.ASCII)}
 
 
+# Single-spaced numbers of `# ages:` (_fast_ages).
+AGES_RE = re.compile(r"\d{1,19}(\.\d*)?( \d{1,19}(\.\d*)?)*", re.ASCII)
+
+
 def _numbers(dump, lineno, key, text, kind=int):
     """The non-negative decimal numbers of a `# key:` line."""
     values = text.split()
@@ -276,6 +282,19 @@ def _parse_ages(dump, lineno, value):
         raise InputError(dump.path, lineno, f"'# ages:' line has {len(values)} numbers, "
                          f"not 2 per age bucket ({2 * (len(dump.age_bounds) + 1)})")
     dump.samples[-1].ages = list(zip(values[0::2], values[1::2]))
+
+
+def _fast_ages(dump, value):
+    """An `# ages:` line as the tracer writes it, read without the checks of
+    _parse_ages; False (nothing read) when any of them could fail."""
+    if not dump.samples or dump.samples[-1].ages is not None or dump.age_bounds is None \
+            or not AGES_RE.fullmatch(value):
+        return False
+    values = list(map(float, value.split(" ")))
+    if len(values) != 2 * (len(dump.age_bounds) + 1):
+        return False
+    dump.samples[-1].ages = list(zip(values[0::2], values[1::2]))
+    return True
 
 
 def _parse_threads(dump, lineno, value):
@@ -388,6 +407,41 @@ def _parse_sample(dump, lineno, text):
     dump.samples.append(RawSample(c, b, ac, ab, addresses))
 
 
+def _parse_samples(dump, lines, first_lineno):
+    """The lines before MAPPED_LIBRARIES. A sample line as the tracer writes
+    it (single spaces between addresses, numbers under 19 digits) is read
+    by the fast path here; anything else, and every error, goes through
+    _parse_sample and _parse_meta, so what is accepted and each message
+    stay theirs. A big dump has tens of thousands of sample lines."""
+    head_match = SAMPLE_HEAD_RE.match
+    hex_value = dump.hex_values.__getitem__
+    append = dump.samples.append
+    for lineno, text in enumerate(lines, start=first_lineno):
+        m = head_match(text)
+        if m is not None:
+            c, b, ac, ab, rest = m.groups()
+            if len(c) < 19 and len(b) < 19 and len(ac) < 19 and len(ab) < 19:
+                c, b, ac, ab = int(c), int(b), int(ac), int(ab)
+                if (c or not b) and (ac or not ab):
+                    if not rest:
+                        append(RawSample(c, b, ac, ab, []))
+                        continue
+                    if rest[0] == " ":
+                        try:
+                            addresses = list(map(hex_value, rest[1:].split(" ")))
+                        except ValueError:
+                            pass
+                        else:
+                            append(RawSample(c, b, ac, ab, addresses))
+                            continue
+        if text.startswith("#"):
+            if text.startswith("# ages: ") and _fast_ages(dump, text[8:]):
+                continue
+            _parse_meta(dump, lineno, text)
+        elif text.strip():
+            _parse_sample(dump, lineno, text)
+
+
 def _parse_maps_line(dump, lineno, text):
     """Checks every line; keeps the executable mappings only, as pprof does:
     return addresses lie in code, and a process with thousands of threads
@@ -417,23 +471,25 @@ def read_dump(path):
             data = f.read()
     except OSError as e:
         raise InputError(path, None, e.strerror or str(e)) from None
-    lines = _decode(path, data).split("\n")
+    text = _decode(path, data)
+    lines = text.split("\n")
     if lines[-1] != "":
         raise InputError(path, len(lines), "truncated file (the last line is incomplete)")
     lines.pop()
-    dump = _parse_header(path, lines[0].rstrip("\r"))
-    in_maps = False
-    for lineno, text in enumerate(lines[1:], start=2):
-        text = text.rstrip("\r")
-        if in_maps:
-            if text.strip():
-                _parse_maps_line(dump, lineno, text)
-        elif any(t in text for t in MAPS_TRIGGERS):
-            in_maps = True
-        elif text.startswith("#"):
-            _parse_meta(dump, lineno, text)
-        elif text.strip():
-            _parse_sample(dump, lineno, text)
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
+    dump = _parse_header(path, lines[0])
+    # The first line after the header that holds a trigger starts the maps.
+    maps_at = len(lines)
+    for trigger in MAPS_TRIGGERS:
+        at = text.find(trigger, text.index("\n") + 1)
+        if at >= 0:
+            maps_at = min(maps_at, text.count("\n", 0, at))
+    in_maps = maps_at < len(lines)
+    _parse_samples(dump, lines[1:maps_at], 2)
+    for lineno, line in enumerate(lines[maps_at + 1:], start=maps_at + 2):
+        if line.strip():
+            _parse_maps_line(dump, lineno, line)
     # /proc/PID/maps is sorted already; mapping_for relies on it.
     dump.mappings.sort(key=lambda m: m.start)
     if dump.is_heaptrace:
