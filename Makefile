@@ -40,6 +40,9 @@ $(B)/preload/cxxnew.o $(B)/ubsan/obj/cxxnew.o: PRELOAD_CFLAGS += -fasynchronous-
 $(B)/libheaptrace.so: $(PRELOAD_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(PRELOAD_LDFLAGS)
 
+# The headers the test programs share (tests/progs/*.h).
+$(TEST_PROGS): $(wildcard tests/progs/*.h)
+
 $(B)/tests/%: tests/progs/%.c
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< -ldl

@@ -161,19 +161,27 @@ def test_fork_child_dumps_on_signal():
         raise AssertionError(f"child's dumps by {triggers}")
 
 
-def test_vfork_child_leaves_parents_dump_signal():
-    """Between vfork() and exec the child shares the parent's memory; its
-    reset of SIGUSR1 to the default (Python's subprocess does this) is the
-    child's own business: the parent says nothing and keeps its dump
-    signal (no `signal_lost` dump)."""
-    exe = lib.prog("forker")
-    d = lib.tmpdir()
-    proc = run_bounded([exe, "vfork", lib.prog("exit7")], lib.traced_env(d))
+def run_exit7_child(mode, d):
+    """forker in mode (vfork, forkexec), its child resetting the dump
+    signal and then running exit7, traced into d: the children it reports,
+    after checking that there is one, exited 7, and that nothing was said
+    on stderr."""
+    proc = run_bounded([lib.prog("forker"), mode, lib.prog("exit7")], lib.traced_env(d))
     kids = children(proc.stdout)
     if len(kids) != 1 or kids[0][1] != 7:
         raise AssertionError(f"children: {proc.stdout!r}, stderr {proc.stderr[-500:]!r}")
     if proc.stderr:
         raise AssertionError(f"stderr: {proc.stderr[-1000:]!r}")
+    return kids
+
+
+def test_vfork_child_leaves_parents_dump_signal():
+    """Between vfork() and exec the child shares the parent's memory; its
+    reset of SIGUSR1 to the default (Python's subprocess does this) is the
+    child's own business: the parent says nothing and keeps its dump
+    signal (no `signal_lost` dump)."""
+    d = lib.tmpdir()
+    kids = run_exit7_child("vfork", d)
     parent = lib.dumps_in(d, proc_pid(d, kids))
     triggers = [lib.dump_meta(p)["trigger"] for p in parent]
     if triggers != ["exit"]:
@@ -185,14 +193,8 @@ def test_fork_then_exec_resetting_signals_is_not_a_lost_signal():
     before exec (git's run-command does) has not taken the dump signal for
     itself: no heaptrace line on stderr, and no `signal_lost` dump from the
     parent, the child or the program it execs."""
-    exe = lib.prog("forker")
     d = lib.tmpdir()
-    proc = run_bounded([exe, "forkexec", lib.prog("exit7")], lib.traced_env(d))
-    kids = children(proc.stdout)
-    if len(kids) != 1 or kids[0][1] != 7:
-        raise AssertionError(f"children: {proc.stdout!r}, stderr {proc.stderr[-500:]!r}")
-    if proc.stderr:
-        raise AssertionError(f"stderr: {proc.stderr[-1000:]!r}")
+    run_exit7_child("forkexec", d)
     triggers = sorted(lib.dump_meta(p)["trigger"] for p in lib.dumps_in(d))
     if triggers != ["exit", "exit"]:  # forker's and exit7's
         raise AssertionError(f"dumps by {triggers}")

@@ -110,17 +110,27 @@ def test_error_lines_name_the_right_line():
             raise AssertionError(f"{name}: expected line {line}: {message}")
 
 
-def test_sampled_dump_unsampled_like_go_pprof():
+def _converted_like_go_pprof(name, text):
+    """text written to NAME.heap and converted by `heaptrace pprof` to
+    NAME.pb.gz, whose values must be go tool pprof's reading of the text:
+    (the text's path, the profile's path, (sample types, samples) of the
+    profile, and of the text as go tool pprof reads it)."""
     d = lib.tmpdir()
-    path = _write(d, "sampled.heap", SAMPLED)
-    out = os.path.join(d, "sampled.pb.gz")
+    path = _write(d, name + ".heap", text)
+    out = os.path.join(d, name + ".pb.gz")
     lib.run_tool("pprof", path, "-o", out)
     ours_types, ours = lib.pprof_raw(out)
     theirs_types, theirs = lib.pprof_raw(path)
-    if [t.replace("[dflt]", "") for t in ours_types] != theirs_types:
-        raise AssertionError(f"sample types {ours_types} != {theirs_types}")
     if sorted(v for v, _ in ours) != sorted(v for v, _ in theirs):
         raise AssertionError(f"values {ours} != go tool pprof's {theirs}")
+    return path, out, (ours_types, ours), (theirs_types, theirs)
+
+
+def test_sampled_dump_unsampled_like_go_pprof():
+    path, _, (ours_types, ours), (theirs_types, theirs) = \
+        _converted_like_go_pprof("sampled", SAMPLED)
+    if [t.replace("[dflt]", "") for t in ours_types] != theirs_types:
+        raise AssertionError(f"sample types {ours_types} != {theirs_types}")
     # The values really were scaled: 3 objects of 256 KiB at 512 KiB.
     scale = 1 / (1 - 2.718281828459045 ** -0.5)
     if [int(3 * scale), int(786432 * scale)] not in [v[2:] for v, _ in ours]:
@@ -132,14 +142,7 @@ def test_sampled_dump_unsampled_like_go_pprof():
 
 
 def test_go_legacy_heap_text_matches_go_pprof():
-    d = lib.tmpdir()
-    path = _write(d, "go.heap", GO_TEXT)
-    out = os.path.join(d, "go.pb.gz")
-    lib.run_tool("pprof", path, "-o", out)
-    _, ours = lib.pprof_raw(out)
-    _, theirs = lib.pprof_raw(path)
-    if sorted(v for v, _ in ours) != sorted(v for v, _ in theirs):
-        raise AssertionError(f"values {ours} != go tool pprof's {theirs}")
+    out = _converted_like_go_pprof("go", GO_TEXT)[1]
     period = lib.go_pprof("-raw", out).split("Period: ")[1].split()[0]
     if period != "524288":
         raise AssertionError(f"period {period}, expected 524288 (rate / 2)")

@@ -31,16 +31,11 @@
 #include "../../preload/outbuf.h"
 #include "../../preload/profile.h"
 #include "../../preload/sampler.h"
+/* In a library of their own (libprofile_sites.so): the unwinder leaves out
+ * the frames of the object the tracer is in, here this program. */
+#include "profile_sites.h"
 
 int heaptrace_dump(void);
-
-/* In a library of their own (tests/core/profile_sites.c): the unwinder
- * leaves out the frames of the object the tracer is in, here this
- * program. */
-void keep_small(void);
-void churn(void);
-void release_some(void);
-void grow(void);
 
 static char buf[1 << 16];
 static const char *dir;

@@ -1,8 +1,14 @@
 /* The allocation sites of tests/core/profile_out.c, in a shared library so
- * that their frames are outside the object the tracer is linked into. */
+ * that their frames are outside the object the tracer is linked into, and
+ * of tests/progs/http_service.c, linked into it (profile_sites.h). */
+#include "profile_sites.h"
+
 #include <stdlib.h>
 
-void *keep[64];
+#define KEEP_MAX 4096
+
+/* Global, so that the compiler keeps every malloc. */
+void *keep[KEEP_MAX];
 int nkeep;
 void *churned[20];
 
@@ -20,7 +26,6 @@ void churn(void)
 		free(churned[i]);
 }
 
-/* Frees 4 of keep_small's blocks. */
 void release_some(void)
 {
 	for (int i = 0; i < 4; i++)
@@ -29,6 +34,6 @@ void release_some(void)
 
 void grow(void)
 {
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 8 && nkeep < KEEP_MAX; i++)
 		keep[nkeep++] = malloc(4096);
 }

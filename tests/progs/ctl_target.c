@@ -27,21 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sleeper.h"
+
 extern char **environ;
 void *held[8];
-static volatile sig_atomic_t usr1_seen, stop;
-
-static void count_usr1(int sig)
-{
-	(void)sig;
-	usr1_seen++;
-}
-
-static void on_term(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 /* As nginx's ngx_init_setproctitle: the environment moves to the heap,
  * and argv[0] may then grow over the area the strings held. */
@@ -140,9 +129,7 @@ int main(int argc, char **argv)
 	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
-	for (int i = 0; i < 600 && !stop; i++)
-		usleep(100000);
-	printf("usr1 %d\n", (int)usr1_seen);
+	sleep_until_term();
 	if (n_nulls)
 		printf("fds %s\n", nulls_intact() ? "ok" : "lost");
 	return held[0] == NULL;

@@ -160,17 +160,24 @@ EXTRA_TEST_PROGS += $(B)/collector $(B)/collector_client
 # linked with the preload's objects writes profiles to files, of what a
 # library of its own allocates (tests/core/profile_out.c,
 # tests/test_profile.py).
-$(B)/tests/libprofile_sites.so: tests/core/profile_sites.c
+$(B)/tests/libprofile_sites.so: tests/core/profile_sites.c tests/core/profile_sites.h
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ $<
 
 $(B)/tests/profile_out: tests/core/profile_out.c $(B)/tests/libprofile_sites.so \
-		$(PRELOAD_OBJ) $(PRELOAD_HDR)
+		$(PRELOAD_OBJ) $(PRELOAD_HDR) tests/core/profile_sites.h
 	$(CC) $(TEST_CFLAGS) -o $@ tests/core/profile_out.c $(PRELOAD_OBJ) \
 		-L$(B)/tests -lprofile_sites -Wl,-rpath,'$$ORIGIN' \
 		-Wl,--no-undefined -lm -Wl,-Bstatic -lz -Wl,-Bdynamic -ldl
 
 EXTRA_TEST_PROGS += $(B)/tests/libprofile_sites.so $(B)/tests/profile_out
+
+# The same sites in the service the HTTP tests run (tests/test_profile.py),
+# linked into it, not a library: a test deletes its binary.
+$(B)/tests/http_service: tests/progs/http_service.c tests/core/profile_sites.c \
+		tests/core/profile_sites.h
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ tests/progs/http_service.c tests/core/profile_sites.c
 
 # A library whose constructor allocates before heaptrace's constructor runs
 # (tests/test_untraced.py).

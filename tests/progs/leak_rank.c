@@ -21,10 +21,9 @@
  * them alike.
  *
  * usage: leak_rank [TICKS [TICK_MS]]   (default 16 ticks of 100 ms) */
-#include <dlfcn.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "ticks.h"
 
 #define MIB (1 << 20)
 #define RING 64
@@ -71,34 +70,17 @@ void churner(void)
 	}
 }
 
-static double now(void)
+static void one_tick(int tick)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (tick == 0)
+		flat_cache();
+	fast_leak();
+	slow_leak(tick);
+	sawtooth(tick);
+	churner();
 }
 
 int main(int argc, char **argv)
 {
-	int ticks = argc > 1 ? atoi(argv[1]) : 16;
-	double tick_s = (argc > 2 ? atoi(argv[2]) : 100) / 1000.0;
-	int (*dump)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "heaptrace_dump");
-	int failed = 0;
-	double start = now();
-	for (int tick = 0; tick < ticks; tick++) {
-		if (tick == 0)
-			flat_cache();
-		fast_leak();
-		slow_leak(tick);
-		sawtooth(tick);
-		churner();
-		double wait = start + (tick + 1) * tick_s - now();
-		if (wait > 0) {
-			struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-			nanosleep(&ts, NULL);
-		}
-		failed += !dump || dump() != 0;
-	}
-	printf("%d dumps, %d failed\n", ticks, failed);
-	return 0;
+	return run_ticks(argc, argv, 16, 100, one_tick);
 }

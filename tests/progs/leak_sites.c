@@ -1,8 +1,8 @@
 /* One steady leak among churning sites of larger volume, for
  * `heaptrace leaks` at the default sampling rate. The program runs in
  * ticks paced by the clock and asks for a dump (heaptrace_dump()) after
- * each one, so the series is evenly spaced in time. Only the leak and the
- * warm cache keep blocks for a second or more.
+ * each one (tests/progs/ticks.h), so the series is evenly spaced in time.
+ * Only the leak and the warm cache keep blocks for a second or more.
  *
  * Per tick:
  *   leak_session  1 MiB in 4 KiB blocks, never freed          (the leak)
@@ -14,11 +14,10 @@
  *                 growth that stopped
  *
  * usage: leak_sites [TICKS [TICK_MS]]   (default 20 ticks of 150 ms) */
-#include <dlfcn.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "ticks.h"
 
 #define RING 768
 #define WAVE_MAX 256
@@ -86,35 +85,18 @@ void warm_cache(void)
 	}
 }
 
-static double now(void)
+static void one_tick(int tick)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	leak_session();
+	churn_ring();
+	churn_wave(tick);
+	churn_burst(tick);
+	churn_temp();
+	if (tick < 4)
+		warm_cache();
 }
 
 int main(int argc, char **argv)
 {
-	int ticks = argc > 1 ? atoi(argv[1]) : 20;
-	double tick_s = (argc > 2 ? atoi(argv[2]) : 150) / 1000.0;
-	int (*dump)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "heaptrace_dump");
-	int failed = 0;
-	double start = now();
-	for (int tick = 0; tick < ticks; tick++) {
-		leak_session();
-		churn_ring();
-		churn_wave(tick);
-		churn_burst(tick);
-		churn_temp();
-		if (tick < 4)
-			warm_cache();
-		double wait = start + (tick + 1) * tick_s - now();
-		if (wait > 0) {
-			struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-			nanosleep(&ts, NULL);
-		}
-		failed += !dump || dump() != 0;
-	}
-	printf("%d dumps, %d failed\n", ticks, failed);
-	return 0;
+	return run_ticks(argc, argv, 20, 150, one_tick);
 }

@@ -10,20 +10,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "sleeper.h"
+
 void *held[16];
-static volatile sig_atomic_t usr1_seen, stop;
-
-static void count_usr1(int sig)
-{
-	(void)sig;
-	usr1_seen++;
-}
-
-static void on_term(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static void hold(void)
 {
@@ -42,8 +31,6 @@ int main(int argc, char **argv)
 	}
 	printf("ready\n");
 	fflush(stdout);
-	for (int i = 0; i < 600 && !stop; i++)
-		usleep(100000);
-	printf("usr1 %d\n", (int)usr1_seen);
+	sleep_until_term();
 	return held[0] == NULL;
 }
