@@ -2,6 +2,7 @@
 under the preload, and reading dumps back through the peer parsers
 (`go tool pprof`, `google-pprof`) so that tests check against a reader we did
 not write."""
+import atexit
 import concurrent.futures
 import glob
 import gzip
@@ -50,6 +51,14 @@ KEEP_ERRORS = []  # dumps that could not be kept: the reader check fails on them
 # that know the truth of a dump, for test_zz_readers.py to hold the readers to.
 TRUTH = {}
 _rmtree = shutil.rmtree
+
+# The heaptrace command's cache (tools/heaptrace_lib/cache.py) is one
+# directory of this process's own, removed at exit: the tests never touch
+# the user's ~/.cache, and the commands they run share answers as a
+# user's do (tests/test_tool_cache.py gives each of its checks its own).
+CACHE = tempfile.mkdtemp(prefix="ht-test-cache-")
+os.environ["HEAPTRACE_CACHE"] = CACHE
+atexit.register(_rmtree, CACHE, ignore_errors=True)
 
 
 def keep_dumps(path):

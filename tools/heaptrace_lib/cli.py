@@ -1,16 +1,14 @@
 """The command line: argument parsing, dispatch to the verbs, and the one
 place where failures become a single `heaptrace: ...` line and an exit
-status (2 for bad input, 1 for other failures) instead of a traceback."""
+status (2 for bad input, 1 for other failures) instead of a traceback.
+
+Each verb's modules are imported when that verb runs, and only the running
+verb's options are built (all of them for `heaptrace --help`): a small
+report should not pay for loading the SVG, HTML and socket code."""
 import argparse
 import sys
 
-from . import (flame, graph, launch, leaks, peak, pprof_proto, report, rss, signal_dump, threads,
-               timeline, top)
 from .errors import HeaptraceError
-from .profile import (DEFAULT_TYPE, KINDS, SAMPLE_TYPES, Selection, load_profile,
-                      select_stacks)
-from .series import choose, load_series
-from .units import BYTE_UNITS
 
 
 def _one_line(message):
@@ -32,6 +30,7 @@ class Warnings:
 
 
 def _selection_options(parser):
+    from .profile import DEFAULT_TYPE, KINDS, SAMPLE_TYPES
     types = parser.add_mutually_exclusive_group()
     for name, unit in SAMPLE_TYPES:
         what = "objects" if unit == "count" else "bytes"
@@ -62,6 +61,8 @@ def _min_age_option(parser):
 
 
 def _table_options(parser):
+    from . import top
+    from .units import BYTE_UNITS
     parser.add_argument("-n", "--nodecount", type=int, default=0, metavar="N",
                         help="show at most N rows (default: all)")
     parser.add_argument("--cum", action="store_true", help="sort by cum instead of flat")
@@ -81,14 +82,7 @@ def _process_options(parser):
                         help="with --pid: also the processes it started, each apart")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="heaptrace",
-        description="Render heaptrace heap dumps (pprof legacy heap profiles) "
-        "and run or signal traced programs.")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    p = verbs.add_parser("top", help="the pprof flat/cum table")
+def _top_options(p):
     _selection_options(p)
     _table_options(p)
     p.add_argument("--base", metavar="OLD", help="subtract the dump OLD first")
@@ -98,13 +92,16 @@ def build_parser():
     _min_age_option(p)
     p.add_argument("dump", metavar="DUMP")
 
-    p = verbs.add_parser("diff", help="what changed between two dumps")
+
+def _diff_options(p):
     _selection_options(p)
     _table_options(p)
     p.add_argument("--base", metavar="OLD", required=True, help="the older dump")
     p.add_argument("dump", metavar="NEW")
 
-    p = verbs.add_parser("graph", help="a call graph (SVG, PNG or DOT)")
+
+def _graph_options(p):
+    from . import graph, top
     _selection_options(p)
     p.add_argument("-n", "--nodecount", type=int, default=graph.NODE_COUNT, metavar="N",
                    help=f"at most N nodes (default {graph.NODE_COUNT})")
@@ -114,14 +111,16 @@ def build_parser():
                    help="out.svg, out.png or out.dot")
     p.add_argument("dump", metavar="DUMP")
 
-    p = verbs.add_parser("flame", help="a flame graph (SVG) or folded stacks")
+
+def _flame_options(p):
     _selection_options(p)
     p.add_argument("--folded", action="store_true",
                    help="write collapsed stacks (flamegraph.pl, inferno, speedscope)")
     p.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
     p.add_argument("dump", metavar="DUMP")
 
-    p = verbs.add_parser("leaks", help="the stacks whose memory grows steadily over dumps")
+
+def _leaks_options(p):
     _filter_options(p)
     _min_age_option(p)
     p.add_argument("-n", "--nodecount", type=int, default=10, metavar="N",
@@ -129,48 +128,86 @@ def build_parser():
     _process_options(p)
     p.add_argument("dumps", nargs="+", metavar="DUMP")
 
-    p = verbs.add_parser("timeline", help="RSS, heap and growing stacks over time (SVG)")
+
+def _timeline_options(p):
+    from . import timeline
     p.add_argument("-n", "--nodecount", type=int, default=timeline.STACKS_SHOWN, metavar="N",
                    help=f"stack at most N growing stacks (default {timeline.STACKS_SHOWN})")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="out.svg")
     _process_options(p)
     p.add_argument("dumps", nargs="+", metavar="DUMP")
 
-    p = verbs.add_parser("report", help="one self-contained HTML page for a series of dumps")
+
+def _report_options(p):
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="report.html")
     _process_options(p)
     p.add_argument("dumps", nargs="+", metavar="DUMP")
 
-    p = verbs.add_parser("threads", help="live and unjoined threads by creation stack")
+
+def _dump_only(p):
     p.add_argument("dump", metavar="DUMP")
 
-    p = verbs.add_parser("rss", help="the process's RSS explained: heap, allocator, mmaps, "
-                         "thread stacks, files, shared memory, unexplained")
-    p.add_argument("dump", metavar="DUMP")
 
-    p = verbs.add_parser("pprof", help="convert to profile.proto (gzipped)")
+def _pprof_options(p):
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("dump", metavar="DUMP")
 
-    p = verbs.add_parser("run", help="run a command under the preload")
+
+def _run_options(p):
     p.add_argument("--rate", metavar="BYTES", help="HEAPTRACE_RATE")
     p.add_argument("--interval", metavar="S", help="HEAPTRACE_INTERVAL")
     p.add_argument("--dir", metavar="D", help="HEAPTRACE_DIR")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS...")
 
-    p = verbs.add_parser("dump", help="ask a traced process for a dump")
+
+def _dump_options(p):
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for the file (default 10)")
     p.add_argument("pid", type=int, metavar="PID")
 
-    p = verbs.add_parser("status", help="what a traced process does now (its control socket)")
+
+def _status_options(p):
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for the answer (default 10)")
     p.add_argument("pid", type=int, metavar="PID")
+
+
+# (verb, help, adds its options)
+VERBS = [
+    ("top", "the pprof flat/cum table", _top_options),
+    ("diff", "what changed between two dumps", _diff_options),
+    ("graph", "a call graph (SVG, PNG or DOT)", _graph_options),
+    ("flame", "a flame graph (SVG) or folded stacks", _flame_options),
+    ("leaks", "the stacks whose memory grows steadily over dumps", _leaks_options),
+    ("timeline", "RSS, heap and growing stacks over time (SVG)", _timeline_options),
+    ("report", "one self-contained HTML page for a series of dumps", _report_options),
+    ("threads", "live and unjoined threads by creation stack", _dump_only),
+    ("rss", "the process's RSS explained: heap, allocator, mmaps, "
+     "thread stacks, files, shared memory, unexplained", _dump_only),
+    ("pprof", "convert to profile.proto (gzipped)", _pprof_options),
+    ("run", "run a command under the preload", _run_options),
+    ("dump", "ask a traced process for a dump", _dump_options),
+    ("status", "what a traced process does now (its control socket)", _status_options),
+]
+
+
+def build_parser(only=None):
+    """The command's parser; with only (a verb), the other verbs get no
+    options, so that only the modules of that verb are imported."""
+    parser = argparse.ArgumentParser(
+        prog="heaptrace",
+        description="Render heaptrace heap dumps (pprof legacy heap profiles) "
+        "and run or signal traced programs.")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name, help_text, add_options in VERBS:
+        p = verbs.add_parser(name, help=help_text)
+        if only is None or name == only:
+            add_options(p)
     return parser
 
 
 def _selection(args):
+    from .profile import Selection
     return Selection(args.sample_type, args.lines, args.focus, args.ignore,
                      getattr(args, "min_age", None))
 
@@ -189,8 +226,10 @@ def _write(path, data):
 
 def run_verb(args, warn):
     if args.verb == "run":
+        from . import launch
         return launch.run(args.command, args.rate, args.interval, args.dir)
     if args.verb in ("dump", "status"):
+        from . import signal_dump
         try:
             if args.verb == "dump":
                 print(signal_dump.request_dump(args.pid, args.timeout))
@@ -200,7 +239,10 @@ def run_verb(args, warn):
         except HeaptraceError as e:
             raise HeaptraceError(f"{args.verb}: {e}") from None
         return 0
+    from .profile import Selection, load_profile, select_stacks
     if args.verb in ("leaks", "timeline", "report"):
+        from .series import choose, load_series
+        from . import leaks
         selection = Selection(lines=True, focus=getattr(args, "focus", None),
                               ignore=getattr(args, "ignore", None),
                               min_age=getattr(args, "min_age", None))
@@ -209,11 +251,14 @@ def run_verb(args, warn):
         if args.verb == "leaks":
             sys.stdout.write(leaks.render_sections(analysed, short, args.nodecount))
         elif args.verb == "timeline":
+            from . import timeline
             _write(args.output, timeline.svg_sections(analysed, args.nodecount))
         else:
+            from . import report
             _write(args.output, report.render_report(analysed, short))
         return 0
     if getattr(args, "peak", False):
+        from . import peak
         args.dump = peak.find(args.dump)
     kind = getattr(args, "kind", "heap")
     if kind == "mmap" and args.sample_type.startswith("alloc"):
@@ -222,25 +267,31 @@ def run_verb(args, warn):
                              "(use --inuse_space or --inuse_objects)")
     profile = load_profile(args.dump, warn, kind)
     if args.verb == "pprof":
+        from . import pprof_proto
         _write(args.output, pprof_proto.encode(profile))
         return 0
     if args.verb == "threads":
+        from . import threads
         sys.stdout.write(threads.render_threads(profile))
         return 0
     if args.verb == "rss":
+        from . import rss
         sys.stdout.write(rss.render_rss(profile))
         return 0
     selection = _selection(args)
     if args.verb in ("top", "diff"):
         base = load_profile(args.base, warn, kind) if args.base else None
         stacks = select_stacks(profile, selection, base)
+        from . import top
         sys.stdout.write(top.render_top(profile, selection, stacks, args.nodecount,
                                         args.cum, args.nodefraction, args.unit))
     elif args.verb == "graph":
         stacks = select_stacks(profile, selection)
+        from . import graph
         graph.write_graph(profile, selection, stacks, args.output, args.nodecount,
                           args.nodefraction, args.edgefraction)
     elif args.verb == "flame":
+        from . import flame
         stacks = select_stacks(profile, selection)
         if args.folded:
             _write(args.output, flame.folded(stacks))
@@ -250,7 +301,9 @@ def run_verb(args, warn):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    verb = argv[0] if argv and argv[0] in {name for name, _, _ in VERBS} else None
+    args = build_parser(verb).parse_args(argv)
     try:
         return run_verb(args, Warnings())
     except HeaptraceError as e:

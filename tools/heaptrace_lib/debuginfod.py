@@ -5,13 +5,11 @@
 eu-addr2line and heaptrace share downloads. Each fetch has a deadline
 (`DEBUGINFOD_TIMEOUT` seconds, 30 by default); a server that fails is named
 once and not asked again in this run; a server without the file (404) is
-not a failure."""
+not a failure. urllib and tempfile are imported only when a server is
+asked: loading them costs more than a small report takes."""
 import os
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 
 DEFAULT_TIMEOUT = 30
 CHUNK = 1 << 16
@@ -41,6 +39,7 @@ def _timeout(warn):
 
 
 def _reason(e):
+    import urllib.error
     if isinstance(e, urllib.error.HTTPError):
         return f"HTTP {e.code} {e.reason}"
     if isinstance(e, urllib.error.URLError):
@@ -95,6 +94,7 @@ class Client:
         not cached yet), or None. name is the file's for the messages."""
         if not self.urls or not build_id or not all(c in "0123456789abcdef" for c in build_id):
             return None
+        import urllib.error
         target = os.path.join(cache_dir(), build_id, "debuginfo")
         if os.path.isfile(target) and os.path.getsize(target) > 0:
             return target
@@ -113,6 +113,9 @@ class Client:
 
     def _fetch(self, url, target, what):
         """Downloads url to target; False when the server has no such file."""
+        import tempfile
+        import urllib.error
+        import urllib.request
         deadline = time.monotonic() + self.timeout
         try:
             response = urllib.request.urlopen(url, timeout=self.timeout)

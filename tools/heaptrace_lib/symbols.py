@@ -17,14 +17,17 @@ each debug root (/usr/lib/debug, or HEAPTRACE_DEBUG_PATH), by
 .gnu_debuglink (beside the file, in .debug/, under each root), and from
 debuginfod (DEBUGINFOD_URLS). A file that is missing, unreadable or rebuilt
 (its GNU build id differs from the dump's) is reported once and its frames
-stay `module+0xoffset`. Answers are kept for the life of the command: the
-dumps of a series share their files and most of their addresses."""
+stay `module+0xoffset`. Answers are kept for the life of the command (the
+dumps of a series share their files and most of their addresses) and
+between commands in the symbol cache (symcache.py), so that a report on
+dumps of binaries seen before starts no eu-addr2line and reads no symbol
+table. subprocess and shutil are imported when a process is to be
+started: a report the cache answers starts none and need not load them."""
 import os
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 
+from . import symcache
 from .debuginfod import Client
 from .elf import FunctionTable, NotElf, read_elf
 
@@ -39,8 +42,8 @@ _objects = {}
 # {mangled: demangled}
 _demangled = {}
 # Per command (its warn callable): the files said to be stripped, once
-# and not once per dump of a series, and one debuginfod client, so that a
-# failed server is not asked again.
+# and not once per dump of a series, one debuginfod client, so that a
+# failed server is not asked again, and the symbol cache.
 _commands = {}
 
 
@@ -89,6 +92,7 @@ def run_addr2line(path, vaddrs):
     """All DWARF frames of vaddrs (link-time addresses) in the ELF file at
     path, from one eu-addr2line process: {vaddr: [(function, file, line)]}.
     The process is kept from debuginfod: heaptrace finds the debug file."""
+    import subprocess
     request = "".join(f"0x{a:x}\n" for a in vaddrs)
     env = {k: v for k, v in os.environ.items() if k != "DEBUGINFOD_URLS"}
     proc = subprocess.run([*EU_ADDR2LINE, "-e", path], input=request,
@@ -102,12 +106,15 @@ def demangle(names):
     """{name: demangled} for C++ names, from one c++filt process for the
     names not seen before; other names stand for themselves."""
     todo = sorted({n for n in names if n.startswith("_Z") and n not in _demangled})
-    if todo and shutil.which("c++filt"):
-        proc = subprocess.run(["c++filt"], input="\n".join(todo) + "\n",
-                              capture_output=True, text=True, timeout=600)
-        out = proc.stdout.split("\n")
-        if proc.returncode == 0 and len(out) > len(todo):
-            _demangled.update(zip(todo, out))
+    if todo:
+        import shutil
+        import subprocess
+        if shutil.which("c++filt"):
+            proc = subprocess.run(["c++filt"], input="\n".join(todo) + "\n",
+                                  capture_output=True, text=True, timeout=600)
+            out = proc.stdout.split("\n")
+            if proc.returncode == 0 and len(out) > len(todo):
+                _demangled.update(zip(todo, out))
     return {n: _demangled.get(n, n) for n in names}
 
 
@@ -165,13 +172,27 @@ class _Object:
                     self.debug = _matching(info, fetched)
         self.dwarf = next((e.path for e in (info, self.debug) if e and e.has_dwarf), None)
         self.stripped = not any(e and (e.has_dwarf or e.has_symtab) for e in (info, self.debug))
-        self.functions = FunctionTable()
-        for e in (info, self.debug):
-            if e is not None:
-                e.add_functions(self.functions)
-        self.functions.finish()
+        self._functions = None
         # vaddr -> ([(function, file, line)] from DWARF, raw containing symbol)
         self.answers = {}
+        self.cache_key = symcache.key(info, self.debug)
+        self.cache_read = False
+        # Answers added since the cache entry was read, and whether all of
+        # them are as good as this file gives (no eu-addr2line failure).
+        self.unsaved = False
+        self.complete = True
+
+    @property
+    def functions(self):
+        """The file's function symbols, read at the first address the
+        symbol cache does not answer."""
+        if self._functions is None:
+            self._functions = FunctionTable()
+            for e in (self.info, self.debug):
+                if e is not None:
+                    e.add_functions(self._functions)
+            self._functions.finish()
+        return self._functions
 
 
 def _object(path, debuginfod):
@@ -191,8 +212,8 @@ class Symbolizer:
         self.dump = dump
         self.warn = warn
         if warn not in _commands:
-            _commands[warn] = (set(), Client(warn))
-        self.said_stripped, self.debuginfod = _commands[warn]
+            _commands[warn] = (set(), Client(warn), symcache.Store(warn))
+        self.said_stripped, self.debuginfod, self.cache = _commands[warn]
 
     def _usable_object(self, real):
         """The _Object of a mapping's file if its frames can be trusted."""
@@ -216,8 +237,13 @@ class Symbolizer:
     def _dwarf_frames(self, obj, vaddrs):
         if obj.dwarf is None or not vaddrs:
             return {}
+        import subprocess
         try:
-            return run_addr2line(obj.dwarf, vaddrs)
+            found = run_addr2line(obj.dwarf, vaddrs)
+            # eu-addr2line -a echoes every address it answers: nothing
+            # back is a failure, whose answers are not kept in the cache.
+            obj.complete = obj.complete and bool(found)
+            return found
         except FileNotFoundError:
             self.warn("eu-addr2line not found (install elfutils): frames are named "
                       "from symbol tables only, without file:line or inlined calls")
@@ -225,19 +251,31 @@ class Symbolizer:
             self.warn(f"eu-addr2line on {obj.dwarf} did not finish in 600 s: its frames "
                       "are named from symbol tables only")
         obj.dwarf = None
+        obj.complete = False
         return {}
 
     def _lookup(self, obj, vaddrs):
         """Fills obj.answers for the vaddrs it has not answered yet: the
         DWARF frames when a subprogram holds the address (the outermost
-        has a source line), and the symbol that contains it."""
+        has a source line), and the symbol that contains it. The symbol
+        cache's entry for obj is read first."""
+        if self.cache and not obj.cache_read:
+            obj.cache_read = True
+            answers, demangled = self.cache.load(obj.info, obj.cache_key)
+            for vaddr, answer in answers.items():
+                obj.answers.setdefault(vaddr, answer)
+            for name, text in demangled.items():
+                _demangled.setdefault(name, text)
         missing = sorted(v for v in vaddrs if v not in obj.answers)
+        if not missing:
+            return
         found = self._dwarf_frames(obj, missing)
         for vaddr in missing:
             frames = found.get(vaddr, [])
             if not (frames and frames[-1][1]):
                 frames = []
             obj.answers[vaddr] = (frames, obj.functions.lookup(vaddr))
+        obj.unsaved = True
 
     def symbolize(self, addresses):
         """{address: (mapping, tuple of Frame innermost first)}."""
@@ -273,6 +311,10 @@ class Symbolizer:
             named.append((path, obj, vaddrs))
         names = demangle({obj.answers[v][1] for _, obj, vaddrs in named
                           for v in vaddrs.values()} - {None})
+        for _, obj, _ in named:
+            if obj.unsaved and obj.complete and self.cache:
+                self.cache.save(obj.info, obj.cache_key, obj.answers, _demangled)
+                obj.unsaved = False
         for path, obj, vaddrs in named:
             for address, vaddr in vaddrs.items():
                 mapping, (fallback,) = result[address]
