@@ -318,6 +318,9 @@ void dump_file_name(int pid, unsigned seq, char *name, size_t size)
 	if (seq == DUMP_SEQ_PEAK)
 		ht_snprintf(name, size, "heaptrace.%d.peak.heap%s", pid,
 			    ht_config.compress ? ".gz" : "");
+	else if (seq == DUMP_SEQ_ANY)
+		ht_snprintf(name, size, "heaptrace.%d.NNNN.heap%s", pid,
+			    ht_config.compress ? ".gz" : "");
 	else
 		ht_snprintf(name, size, "heaptrace.%d.%04u.heap%s", pid, seq,
 			    ht_config.compress ? ".gz" : "");

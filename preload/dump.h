@@ -15,6 +15,10 @@ int dump_write(const char *trigger, unsigned seq, char *path, size_t size);
  * outside the numbered series, replaced by each newer peak. */
 #define DUMP_SEQ_PEAK 0u
 
+/* Not a dump: the series' pattern, heaptrace.<pid>.NNNN.heap, for saying
+ * where dumps go. */
+#define DUMP_SEQ_ANY 0xffffffffu
+
 /* The file name of this process's dump seq, without its directory. */
 void dump_file_name(int pid, unsigned seq, char *name, size_t size);
 

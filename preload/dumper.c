@@ -34,6 +34,7 @@
 #include "ownthread.h"
 #include "real.h"
 #include "retention.h"
+#include "runwatch.h"
 #include "thread_state.h"
 #include "triggers.h"
 
@@ -81,6 +82,8 @@ static int write_locked(const char *trigger, int final, char *path,
 			     size);
 	if (!peak || err)
 		account(err);
+	if (!peak && !err)
+		runwatch_dumped(path);
 	exited = final;
 	return err;
 }

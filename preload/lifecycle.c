@@ -17,6 +17,7 @@
 #include "profile.h"
 #include "real.h"
 #include "retention.h"
+#include "runwatch.h"
 #include "server.h"
 #include "thread_state.h"
 #include "threads.h"
@@ -70,6 +71,7 @@ __attribute__((constructor)) static void lifecycle_start(void)
 		real_resolve();
 	config_load();
 	exec_env_apply();
+	runwatch_start();
 	framebuf_init(ht_config.max_frames + UNWIND_OWN_FRAMES);
 	if (tracer_init() == 0) {
 		cxxnew_init(); /* before any sample: it chooses how new samples */

@@ -7,7 +7,9 @@ real ones: two concurrent runs of tests/progs/leak_sites.c with the same
 command line, a third run after both, and tests/progs/forker.c's parent
 and children."""
 import os
+import pwd
 import re
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -179,6 +181,45 @@ def _summary(stderr):
     assert last.startswith("heaptrace: traced "), stderr
     return {int(pid): 0 if n == "no" else int(n)
             for pid, n in re.findall(r"(\d+) \([^;]*; (\d+|no) dumps?\b", last)}
+
+
+def test_run_finds_dumps_where_the_process_says():
+    """`heaptrace run` is told of each dump by the process that wrote it,
+    and works out no directory: a program that drops from root to nobody
+    writes its later dumps in nobody's private fallback under a TMPDIR
+    that only the program was given (`env TMPDIR=...`), and the run finds
+    them there, says so, and `leaks` reads them as one series."""
+    if os.geteuid() != 0:
+        raise AssertionError("this test drops from root to nobody; run it as root (CI does)")
+    nobody = pwd.getpwnam("nobody").pw_uid
+    d = lib.tmpdir()
+    os.chmod(d, 0o755)  # root's: nobody cannot write here
+    base = lib.tmpdir("ht-runbase-")
+    os.chmod(base, 0o1777)
+    fallback = os.path.join(base, f"heaptrace-{nobody}")
+    env = dict(os.environ, HEAPTRACE_INTERVAL="0")
+    env.pop("TMPDIR", None)
+    proc = lib.run_tool("run", "--rate", "1", "--dir", d, "--", "env", f"TMPDIR={base}",
+                        lib.prog("drop_priv"), "3", env=env)
+    assert proc.stdout.strip() == f"uid {nobody}, 0 dumps failed", proc.stdout
+    first = lib.dumps_in(d)
+    moved = lib.dumps_in(fallback)
+    pid = int(lib.dump_meta(first[0])["pid"]) if first else None
+    # One before the drop; three after it, and the exit dump, in the fallback.
+    assert len(first) == 1 and len(moved) == 4 and \
+        {int(lib.dump_meta(p)["pid"]) for p in moved} == {pid}, (first, moved)
+    lines = proc.stderr.splitlines()
+    # Said once, by the command (env, then drop_priv in the same pid).
+    assert [x for x in lines if "dumps go to" in x] == \
+        [f"heaptrace: pid {pid}: dumps go to {d}/heaptrace.{pid}.NNNN.heap"], proc.stderr
+    assert f"heaptrace: {d} is not writable for uid {nobody}; dumps now go to {fallback}" \
+        in lines, proc.stderr
+    assert _summary(proc.stderr) == {pid: 5} and \
+        lines[-1].endswith(f"; 5 dumps in {fallback})"), proc.stderr
+    out = lib.run_tool("leaks", *first, *moved).stdout
+    assert f"Dumps: 5 of pid {pid}, " in out, out
+    shutil.rmtree(d)
+    shutil.rmtree(base)
 
 
 def _dump_counts(d):

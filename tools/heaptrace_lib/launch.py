@@ -2,9 +2,9 @@
 in LD_PRELOAD and the HEAPTRACE_ settings given on the command line. The
 command keeps this process's pid, so `heaptrace run ... & heaptrace dump $!`
 works, and signals and the exit status are the command's own. The
-processes it leads to are named by runwatch.py."""
+processes it leads to are named by runwatch.py. Where dumps go is said by
+the command itself, not worked out here."""
 import os
-import sys
 
 from . import runwatch
 from .errors import HeaptraceError
@@ -36,11 +36,11 @@ def run(command, rate=None, interval=None, directory=None):
     for name, value in (("RATE", rate), ("INTERVAL", interval), ("DIR", directory)):
         if value is not None:
             env["HEAPTRACE_" + name] = str(value)
-    where = os.path.abspath(env.get("HEAPTRACE_DIR") or ".")
-    print(f"heaptrace: pid {os.getpid()}: dumps go to "
-          f"{os.path.join(where, f'heaptrace.{os.getpid()}.NNNN.heap')}",
-          file=sys.stderr, flush=True)
-    runwatch.start(os.getpid(), where, env.get("TMPDIR"), preload)
+    # The command says where its dumps go (the preload knows the rule),
+    # once, and each traced process of the run tells the watcher of its
+    # dumps (preload/runwatch.c).
+    env["HEAPTRACE_RUN"] = f"+{os.getpid()}"
+    runwatch.start(os.getpid(), preload)
     try:
         os.execvpe(command[0], command, env)
     except OSError as e:

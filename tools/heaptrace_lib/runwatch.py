@@ -4,22 +4,35 @@ names the processes: the command itself, what it forks (seen in /proc
 while they live, or by the `# ppid:` of their dumps when they were too
 short-lived to be seen), and a daemon it detaches (a session leader begun
 during the run with the preload loaded, whose parent is init or another
-of the command's ancestors: nginx's master after its launcher exited). Each is said on stderr once it is traced, and the
-list, with its dumps, once none of them is left.
+of the command's ancestors: nginx's master after its launcher exited).
+Each is said on stderr once it is traced, and the list, with its dumps,
+once none of them is left.
+
+Where the dumps are is not worked out here: each traced process of the
+run tells the watcher the path of every dump it writes, on the abstract
+socket @heaptrace/run/<command pid> (HEAPTRACE_RUN carries the pid down;
+docs/format.md, "The run socket"), so a dump in the per-uid fallback of a
+process that dropped privileges is found as one in the run's directory.
+A path counts only when its header names the process that sent it
+(SO_PEERCRED).
 
 The watcher is a grandchild that its parent reaps at once, so the command
 never has it as a child: no SIGCHLD for it, nothing for its wait() to
 find. It ignores SIGINT and SIGQUIT (a Ctrl-C for the command), reads
-only /proc and the dump directories, and polls a few times a second."""
-import glob
+only /proc, its socket and the dumps it is told of, and polls a few times
+a second."""
 import gzip
 import os
+import select
 import signal
+import socket
+import stat
+import struct
 import sys
-import time
 
 POLL_S = 0.2
 HEADER_BYTES = 4096
+NOTICE_BYTES = 8192     # `path <file>\n`; a path is at most 4096 bytes
 
 
 class _Proc:
@@ -53,13 +66,24 @@ def _loaded(pid, preload):
 
 
 def _header(path):
-    """{key: value} of a dump's first `#` lines; {} when it cannot be read."""
+    """{key: value} of a dump's first `#` lines; {} when it cannot be read
+    or is not a regular file (a named path is opened without waiting on
+    a FIFO)."""
     try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            head = f.read(HEADER_BYTES).decode(errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {}
+        with os.fdopen(os.dup(fd), "rb") as raw:
+            opener = gzip.open(raw) if path.endswith(".gz") else raw
+            with opener as f:
+                head = f.read(HEADER_BYTES).decode(errors="replace")
     except (OSError, EOFError):
         return {}
+    finally:
+        os.close(fd)
     meta = {}
     for line in head.splitlines()[1:]:
         if line.startswith("# ") and ": " in line:
@@ -68,28 +92,49 @@ def _header(path):
     return meta
 
 
-def dump_dirs(where, tmpdir):
-    """The run's dump directory and the per-uid fallbacks (those we may read)."""
-    base = tmpdir if tmpdir else "/tmp"
-    return [where] + sorted(glob.glob(os.path.join(base, "heaptrace-[0-9]*")))
+def listen(launcher):
+    """The run socket, bound before the command starts so that no notice
+    is lost; None (and one line) when it cannot be."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(f"\0heaptrace/run/{launcher}")
+        sock.listen(socket.SOMAXCONN)
+    except OSError as e:
+        sock.close()
+        _say(f"run: cannot listen on @heaptrace/run/{launcher} ({e.strerror or e}); "
+             "processes are named only while seen in /proc, without their dumps")
+        return None
+    sock.setblocking(False)
+    return sock
 
 
-def _dumps(dirs):
-    """The numbered dumps (a peak dump, peak.py, is one file rewritten)."""
-    out = set()
-    for d in dirs:
-        out.update(glob.glob(os.path.join(d, "heaptrace.*.heap")))
-        out.update(glob.glob(os.path.join(d, "heaptrace.*.heap.gz")))
-    return {p for p in out if not p.endswith((".peak.heap", ".peak.heap.gz"))}
+def _notice(conn):
+    """(sender pid, key, value) of one connection: `path <dump>` or, from
+    the command, `dir <the run's directory>`; None when it is neither."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid = struct.unpack("3i", creds)[0]
+    conn.settimeout(0.2)  # the sender wrote before it closed
+    data = b""
+    try:
+        while len(data) < NOTICE_BYTES:
+            chunk = conn.recv(NOTICE_BYTES)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None
+    key, _, value = data.decode(errors="replace").rstrip("\n").partition(" ")
+    return (pid, key, value) if key in ("path", "dir") and value.startswith("/") else None
 
 
 class Watch:
-    """The processes of one run, polled from /proc and the dump directories."""
+    """The processes of one run, polled from /proc and told by the run
+    socket of their dumps."""
 
-    def __init__(self, launcher, where, tmpdir, preload):
-        self.where, self.tmpdir, self.preload = where, tmpdir, os.path.basename(preload)
-        self.before = _dumps(dump_dirs(where, tmpdir))
-        self.headers = {}       # path: (pid, ppid, cmdline) of the dumps read
+    def __init__(self, launcher, sock, preload):
+        self.sock, self.preload = sock, os.path.basename(preload)
+        self.where = None       # the run's directory, as the command said
+        self.headers = {}       # path: (pid, ppid, cmdline) of the dumps told of
         state = _stat(launcher)
         self.begin = state[3] if state else 0
         self.procs = {launcher: _Proc(launcher, state[1] if state else None, self.begin, None)}
@@ -136,12 +181,34 @@ class Watch:
         whose parent is one a detached process is given."""
         return state[2] == pid and state[1] in self.reapers and _loaded(pid, self.preload)
 
+    def wait(self, seconds):
+        """Waits up to seconds for a notice on the run socket."""
+        if self.sock is not None:
+            select.select([self.sock], [], [], seconds)
+        else:
+            select.select([], [], [], seconds)
+
     def _read_dumps(self):
-        for path in sorted(_dumps(dump_dirs(self.where, self.tmpdir)) - self.before):
-            if path not in self.headers:
-                meta = _header(path)
-                self.headers[path] = (_int(meta.get("pid")), _int(meta.get("ppid")),
-                                      meta.get("cmdline"))
+        while self.sock is not None:
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            with conn:
+                told = _notice(conn)
+            if told is None:
+                continue
+            sender, key, value = told
+            if key == "dir":
+                if sender == self.launcher:
+                    self.where = value
+                continue
+            if value in self.headers:
+                continue
+            meta = _header(value)
+            pid = _int(meta.get("pid"))
+            if pid == sender:
+                self.headers[value] = (pid, _int(meta.get("ppid")), meta.get("cmdline"))
         grew = True
         while grew:  # a child's dump may name a parent seen only by its dump
             grew = False
@@ -190,13 +257,16 @@ def _say(message):
     print(f"heaptrace: {message}", file=sys.stderr, flush=True)
 
 
-def start(launcher, where, tmpdir, preload):
-    """Forks the watcher off (twice, so that it is not the command's child)
-    and returns in the launcher."""
-    watch = Watch(launcher, where, tmpdir, preload)
+def start(launcher, preload):
+    """Binds the run socket, forks the watcher off (twice, so that it is
+    not the command's child) and returns in the launcher."""
+    sock = listen(launcher)
+    watch = Watch(launcher, sock, preload)
     sys.stderr.flush()
     child = os.fork()
     if child:
+        if sock is not None:
+            sock.close()
         os.waitpid(child, 0)
         return
     try:
@@ -204,14 +274,16 @@ def start(launcher, where, tmpdir, preload):
             os._exit(0)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-        # Only stderr is kept: a pipe the caller reads to its end must not
-        # wait for the watcher, but for the command.
+        # Only stderr and the run socket are kept: a pipe the caller reads
+        # to its end must not wait for the watcher, but for the command.
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        keep = sock.fileno() if sock is not None else 2
+        os.closerange(3, keep)
+        os.closerange(max(keep + 1, 3), os.sysconf("SC_OPEN_MAX"))
         while watch.poll():
-            time.sleep(POLL_S)
+            watch.wait(POLL_S)
         watch.poll()
         line = watch.summary()
         if line:
