@@ -193,15 +193,13 @@ static void put_header(struct outbuf *o, const struct snapshot *d,
 	sampler_untraced(&untraced, &untraced_bytes);
 	out_str(o, "# untraced_before_start: ");
 	out_u64(o, untraced);
-	out_str(o, " ");
-	out_u64(o, untraced_bytes);
+	out_field_u64(o, untraced_bytes);
 	out_str(o, "\n");
 	kv_u64(o, "tracer_bytes", arena_resident_bytes());
 	kv_u64(o, "tracer_mapped_bytes", arena_mapped_bytes());
 	out_str(o, "# age_buckets_s:");
 	for (unsigned b = 0; b < ht_config.n_age_bounds; b++) {
-		out_str(o, " ");
-		out_u64(o, ht_config.age_bounds_s[b]);
+		out_field_u64(o, ht_config.age_bounds_s[b]);
 	}
 	out_str(o, "\n");
 	if (tracer_error())
@@ -224,10 +222,8 @@ static void put_samples(struct outbuf *o, const struct snapshot *d)
 			continue;
 		out_str(o, "# ages:");
 		for (unsigned b = 0; b <= ht_config.n_age_bounds; b++) {
-			out_str(o, " ");
-			out_u64(o, (uint64_t)llround(s->ages[b][0]));
-			out_str(o, " ");
-			out_u64(o, (uint64_t)llround(s->ages[b][1]));
+			out_field_u64(o, (uint64_t)llround(s->ages[b][0]));
+			out_field_u64(o, (uint64_t)llround(s->ages[b][1]));
 		}
 		out_str(o, "\n");
 	}

@@ -27,8 +27,7 @@ static void metric(struct outbuf *o, const char *name, const char *type,
 	out_str(o, type);
 	out_str(o, "\n");
 	out_str(o, name);
-	out_str(o, " ");
-	out_u64(o, value);
+	out_field_u64(o, value);
 	out_str(o, "\n");
 }
 

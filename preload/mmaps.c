@@ -327,8 +327,7 @@ void mmaps_put(struct outbuf *o)
 		const struct stack_rec *r = stacktab_rec(&ht_stacks, sums[j].stack);
 		out_str(o, "# mmap: ");
 		out_u64(o, (uint64_t)(sums[j].objects + 0.5));
-		out_str(o, " ");
-		out_u64(o, (uint64_t)(sums[j].bytes + 0.5));
+		out_field_u64(o, (uint64_t)(sums[j].bytes + 0.5));
 		out_str(o, " @");
 		out_frames(o, r->frames, r->nframes);
 		out_str(o, "\n");
@@ -351,17 +350,14 @@ void mmaps_put(struct outbuf *o)
 		out_hex(o, end);
 		out_str(o, " ");
 		out_fixed3(o, w);
-		out_str(o, " ");
-		out_u64(o, resident(s, end));
+		out_field_u64(o, resident(s, end));
 		out_str(o, " @");
 		out_frames(o, r->frames, r->nframes);
 		out_str(o, "\n");
 	}
 	out_str(o, "# mmap_total: ");
 	out_u64(o, (uint64_t)(objects + 0.5));
-	out_str(o, " ");
-	out_u64(o, (uint64_t)(bytes + 0.5));
-	out_str(o, " ");
-	out_u64(o, atomic_load(&dropped));
+	out_field_u64(o, (uint64_t)(bytes + 0.5));
+	out_field_u64(o, atomic_load(&dropped));
 	out_str(o, "\n");
 }

@@ -34,6 +34,14 @@ static inline void out_str(struct outbuf *o, const char *s)
 }
 
 void out_u64(struct outbuf *o, uint64_t v);
+
+/* A number as the next field of a line: a blank, then v. */
+static inline void out_field_u64(struct outbuf *o, uint64_t v)
+{
+	out_str(o, " ");
+	out_u64(o, v);
+}
+
 void out_hex(struct outbuf *o, uint64_t v); /* lowercase, no 0x */
 void out_frames(struct outbuf *o, const uintptr_t *pc, uint32_t n); /* " 0x.." each */
 void out_fixed3(struct outbuf *o, double v); /* -12.345 */

@@ -74,6 +74,15 @@ static uint64_t kb_value(const char *s)
 	return v * 1024;
 }
 
+/* " key=v" */
+static void kv(struct outbuf *o, const char *key, uint64_t v)
+{
+	out_str(o, " ");
+	out_str(o, key);
+	out_str(o, "=");
+	out_u64(o, v);
+}
+
 static void put_rollup(struct outbuf *o)
 {
 	static const char *const keys[] = {"Rss", "Pss", "Shared_Clean",
@@ -91,12 +100,8 @@ static void put_rollup(struct outbuf *o)
 			continue;
 		*colon = '\0';
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (strcmp(line, keys[i]) == 0) {
-				out_str(o, " ");
-				out_str(o, line);
-				out_str(o, "=");
-				out_u64(o, kb_value(colon + 1));
-			}
+			if (strcmp(line, keys[i]) == 0)
+				kv(o, line, kb_value(colon + 1));
 	}
 	out_str(o, "\n");
 	close(r.fd);
@@ -117,10 +122,8 @@ static void put_mapping(struct outbuf *o, const struct mapping *m)
 	out_str(o, m->range);
 	out_str(o, " ");
 	out_str(o, m->perms);
-	out_str(o, " ");
-	out_u64(o, m->rss);
-	out_str(o, " ");
-	out_u64(o, m->anon);
+	out_field_u64(o, m->rss);
+	out_field_u64(o, m->anon);
 	out_str(o, " ");
 	out_str(o, m->name[0] ? m->name : "-");
 	out_str(o, "\n");
@@ -174,14 +177,6 @@ static void put_smaps(struct outbuf *o)
 	}
 	put_mapping(o, &m);
 	close(r.fd);
-}
-
-static void kv(struct outbuf *o, const char *key, uint64_t v)
-{
-	out_str(o, " ");
-	out_str(o, key);
-	out_str(o, "=");
-	out_u64(o, v);
 }
 
 static void put_allocator(struct outbuf *o)

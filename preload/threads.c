@@ -297,12 +297,9 @@ struct put_state {
 static void put_counts(struct outbuf *o, const struct thread_group *g)
 {
 	out_u64(o, g->live);
-	out_str(o, " ");
-	out_u64(o, g->unjoined);
-	out_str(o, " ");
-	out_u64(o, g->stack_bytes);
-	out_str(o, " ");
-	out_u64(o, g->guard_bytes);
+	out_field_u64(o, g->unjoined);
+	out_field_u64(o, g->stack_bytes);
+	out_field_u64(o, g->guard_bytes);
 }
 
 static void put_group(void *arg, const struct thread_group *g)
