@@ -4,9 +4,11 @@ with a stale name: a binary rebuilt at the same path (with a build id or
 without, with DWARF or only exported symbols) gets its new names, a debug
 file found later is used. An unwritable cache directory or a damaged entry
 costs one line and changes no name; HEAPTRACE_CACHE=off writes nothing."""
+import marshal
 import os
 import shutil
 import stat
+import struct
 
 import lib
 
@@ -96,6 +98,33 @@ def test_second_report_answers_from_the_cache():
         if not (uncached == first == second) or err1 or err2:
             raise AssertionError(f"{program}: {uncached} / {first} / {second} "
                                  f"({err1!r}, {err2!r})")
+    # One cache for two programs: each file's entry holds the demangled forms
+    # of its own symbols only, not every name the command has seen.
+    # (Traced C++ programs: their dumps hold libstdc++'s and libc's frames.)
+    cache = fresh_cache()
+    for program in ("tool_new", "cxx_new"):
+        _, dumps = lib.run_traced([lib.prog(program)], dump_dir=lib.tmpdir(), rate=1)
+        top(dumps[-1], cache)
+    held = entry_names(cache)
+    if not any(demangled for _, demangled in held.values()):
+        raise AssertionError(f"no entry holds a demangled name: {sorted(held)}")
+    for entry, (own, demangled) in held.items():
+        if not demangled <= own:
+            raise AssertionError(f"{entry} holds other files' names: {demangled - own}")
+
+
+def entry_names(cache):
+    """{entry file: (its answers' symbol names, the names it holds demangled
+    forms of)}, read as symcache.py writes an entry: a 19-byte header (magic,
+    CRC-32, length), then marshal's (key, ((vaddr, frames, symbol), ...),
+    {name: demangled})."""
+    held = {}
+    directory = os.path.join(cache, "symbols")
+    for name in os.listdir(directory):
+        with open(os.path.join(directory, name), "rb") as f:
+            _, answers, demangled = marshal.loads(f.read()[struct.calcsize("<7sIQ"):])
+        held[name] = ({symbol for _, _, symbol in answers if symbol}, set(demangled))
+    return held
 
 
 def build(src, exe, site, build_id, stripped):
