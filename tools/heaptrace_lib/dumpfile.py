@@ -3,14 +3,13 @@
 profile syntax. Everything wrong with the input is raised here as an
 InputError naming the file and line, so the renderers only see valid data."""
 import bisect
-import gzip
 import math
 import os
 import re
 import zlib
-from dataclasses import dataclass, field
 
 from .errors import InputError
+from .record import Factory, record
 
 FORMAT_VERSION = 1
 # Counts, sizes and rates are int64 in pprof; larger numbers are corrupt.
@@ -54,7 +53,7 @@ class _HexValues(dict):
         return value
 
 
-@dataclass
+@record
 class Mapping:
     """One line of MAPPED_LIBRARIES (/proc/PID/maps)."""
 
@@ -68,7 +67,7 @@ class Mapping:
         return address - self.start + self.offset
 
 
-@dataclass
+@record
 class RawSample:
     """A sample line as written: in-use and allocated counts and bytes and
     the return addresses, innermost first; `ages` from the `# ages:` line
@@ -82,7 +81,7 @@ class RawSample:
     ages: list = None
 
 
-@dataclass
+@record
 class Smap:
     """A `# smaps:` line: one mapping's resident and anonymous bytes."""
 
@@ -94,7 +93,7 @@ class Smap:
     name: str
 
 
-@dataclass
+@record
 class RawThreads:
     """A `# threads:` line: threads made from one pthread_create call stack
     that are running, and that exited but were never joined or detached,
@@ -108,20 +107,20 @@ class RawThreads:
     guard_bytes: int = 0
 
 
-@dataclass
+@record
 class Dump:
     path: str
     kind: str
     period: int
     scaled: bool
     header: tuple
-    meta: dict = field(default_factory=dict)
-    build_ids: dict = field(default_factory=dict)
-    samples: list = field(default_factory=list)
-    threads: list = field(default_factory=list)
+    meta: dict = Factory(dict)
+    build_ids: dict = Factory(dict)
+    samples: list = Factory(list)
+    threads: list = Factory(list)
     threads_total: tuple = None
     thread_stacks_total: tuple = None  # (stack bytes, guard bytes) or None
-    mmaps: list = field(default_factory=list)  # RawSample of `# mmap:` lines
+    mmaps: list = Factory(list)  # RawSample of `# mmap:` lines
     mmap_total: tuple = None  # (mappings, bytes, dropped) or None
     # What `heaptrace rss` reads (rss.py): smaps_rollup {key: bytes}, the
     # allocator (name, {key: bytes}), [Smap], [(start, end, weight,
@@ -129,13 +128,13 @@ class Dump:
     # running threads.
     rollup: dict = None
     allocator: tuple = None
-    smaps: list = field(default_factory=list)
-    mmap_at: list = field(default_factory=list)
-    thread_at: list = field(default_factory=list)
+    smaps: list = Factory(list)
+    mmap_at: list = Factory(list)
+    thread_at: list = Factory(list)
     age_bounds: tuple = None
-    mappings: list = field(default_factory=list)
-    _starts: list = field(default_factory=list, repr=False)
-    hex_values: dict = field(default_factory=lambda: _HexValues(), repr=False)
+    mappings: list = Factory(list)
+    _starts: list = Factory(list)
+    hex_values: dict = Factory(_HexValues)
 
     @property
     def is_heaptrace(self):
@@ -200,6 +199,7 @@ class Dump:
 def _gunzip(path, data):
     """A gzipped dump (HEAPTRACE_COMPRESS) is read as its contents; a
     gzipped profile.proto is not a legacy heap profile."""
+    import gzip  # here: most dumps are plain text
     try:
         data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as e:

@@ -8,7 +8,8 @@ import bisect
 import os
 import stat
 import struct
-from dataclasses import dataclass, field
+
+from .record import Factory, record
 
 PT_LOAD = 1
 PT_NOTE = 4
@@ -29,14 +30,14 @@ class NotElf(Exception):
     pass
 
 
-@dataclass
+@record
 class Segment:
     offset: int
     vaddr: int
     filesz: int
 
 
-@dataclass
+@record
 class Section:
     name: str
     type: int
@@ -46,12 +47,12 @@ class Section:
     entsize: int
 
 
-@dataclass
+@record
 class ElfInfo:
     path: str
     loads: list
     build_id: str
-    sections: list = field(default_factory=list)
+    sections: list = Factory(list)
     is64: bool = True
     endian: str = "<"
 

@@ -18,9 +18,9 @@ at a time: levels and lines of two processes alive at once are not one
 series. The processes with enough dumps come in order of growth, the
 others in one line."""
 import math
-from dataclasses import dataclass
 
 from .profile import stack_label
+from .record import record
 from .series import points, stack_values
 from .rss import growth_line
 from .threads import format_stack, memory_total, thread_groups, thread_memory, totals
@@ -38,7 +38,7 @@ GROWING = "growing"
 OTHERS_SHOWN = 5
 
 
-@dataclass
+@record
 class Growth:
     """One stack's in-use memory over the series."""
 
@@ -50,7 +50,7 @@ class Growth:
     share: float = 0.0  # of the heap's growth
 
 
-@dataclass
+@record
 class ThreadLeak:
     """Threads of one creation stack: leaked = unjoined + steady growth of
     the running ones."""
@@ -63,7 +63,7 @@ class ThreadLeak:
     stack_bytes: int = 0  # their stacks and guards at the last dump
 
 
-@dataclass
+@record
 class Analysis:
     runs: list
     selection: object

@@ -11,10 +11,10 @@ import itertools
 import operator
 import os
 import re
-from dataclasses import dataclass
 
 from .dumpfile import read_dump
 from .errors import HeaptraceError
+from .record import record
 from .symbols import Symbolizer
 
 # pprof's order, so that its default (the last) is inuse_space.
@@ -35,7 +35,7 @@ LIBC_MODULE = "libc.so"
 PRELOAD_MODULE = "libheaptrace.so"
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Location:
     id: int
     address: int
@@ -51,7 +51,7 @@ class Location:
         self.allocator_leaf = bool(self.frames) and is_allocator_frame(self.frames[0])
 
 
-@dataclass
+@record
 class Sample:
     values: list  # the estimates (Dump.estimate): counts need not be whole
     locations: list
@@ -65,7 +65,7 @@ class Sample:
                 *dump.scale(raw.inuse_count, raw.inuse_bytes)]
 
 
-@dataclass
+@record
 class ThreadGroup:
     """Threads made from one creation stack (locations innermost first)."""
 
@@ -76,7 +76,7 @@ class ThreadGroup:
     guard_bytes: int = 0
 
 
-@dataclass
+@record
 class Profile:
     dump: object
     samples: list
@@ -225,7 +225,7 @@ def stack_label(names, depth=4):
     return label + " < ..." if len(functions) > depth else label
 
 
-@dataclass
+@record
 class Selection:
     """What a report shows: the sample type, the granularity and filters."""
 

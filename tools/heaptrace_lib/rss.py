@@ -24,21 +24,21 @@ those, each mapping's resident bytes go to one part:
 - unexplained: RSS less all the parts."""
 import bisect
 import itertools
-from dataclasses import dataclass, field
 
 from .errors import HeaptraceError
 from .profile import Selection, select_stacks, stack_label
+from .record import Factory, record
 from .top import legend
 from .units import format_value, percentage
 
 STACKS_SHOWN = 5
 
 
-@dataclass
+@record
 class Part:
     label: str
     bytes: float = 0
-    stacks: dict = field(default_factory=dict)  # {stack label: bytes}
+    stacks: dict = Factory(dict)  # {stack label: bytes}
 
     def add(self, value, stack=None):
         self.bytes += value
@@ -46,7 +46,7 @@ class Part:
             self.stacks[stack] = self.stacks.get(stack, 0) + value
 
 
-@dataclass
+@record
 class Breakdown:
     rss: int
     parts: list  # [Part], in the order shown; the last is "unexplained"

@@ -9,14 +9,13 @@ its postmaster) are never restarts of each other. A peak dump (peak.py) is
 not a point of the series, whose spacing in time the trends rely on: it
 is kept apart as its run's `peak`, whether given or found beside the run's
 dumps. `leaks`, `timeline` and `report` all start from here."""
-from dataclasses import dataclass, field
-
 from . import peak as peak_dump
 from .errors import HeaptraceError, InputError
 from .profile import Selection, load_profile, select_stacks, type_index
+from .record import record
 
 
-@dataclass
+@record
 class Point:
     """One dump of the series."""
 
@@ -26,7 +25,7 @@ class Point:
     heap: float      # estimated heap in use, all stacks
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Run:
     """The dumps of one traced process, in time order."""
 
@@ -37,8 +36,8 @@ class Run:
     exe: str = None
     cmdline: str = None
     peak: object = None  # the Point of its peak dump, or None
-    restart_of: object = field(default=None, repr=False)  # the earlier Run
-    restarted_by: object = field(default=None, repr=False)
+    restart_of: object = None  # the earlier Run
+    restarted_by: object = None
 
     @property
     def begin(self):

@@ -25,7 +25,7 @@ table. subprocess and shutil are imported when a process is to be
 started: a report the cache answers starts none and need not load them."""
 import os
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import symcache
 from .debuginfod import Client
@@ -47,14 +47,11 @@ _demangled = {}
 _commands = {}
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One source-level frame; inlined calls give several per address."""
+class Frame(namedtuple("Frame", "name file line module", defaults=("", 0, ""))):
+    """One source-level frame; inlined calls give several per address.
+    Immutable, and a dictionary key (Location's names are made from it)."""
 
-    name: str
-    file: str = ""
-    line: int = 0
-    module: str = ""
+    __slots__ = ()
 
 
 def _module_frame(mapping, address):

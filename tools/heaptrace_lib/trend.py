@@ -4,10 +4,10 @@ intercept per run, so the drop at a restart is not read as shrinkage), how
 much of the variation the line explains, what share of the movement between
 consecutive dumps went up, and when in the runs the upward movement
 happened. Leak ranking and thread counting both judge growth this way."""
-from dataclasses import dataclass
+from .record import record
 
 
-@dataclass
+@record
 class Trend:
     slope: float     # units per second
     fit: float       # R^2 of the line within runs (0 when nothing varies)
