@@ -414,6 +414,19 @@ void config_load(void)
 		ht_snprintf(c->http_token_file, sizeof(c->http_token_file),
 			    "%s", s);
 
+	s = getenv("HEAPTRACE_RUN");
+	if (s) {
+		uint64_t pid;
+		int announce = *s == '+';
+		if (parse_uint(s + announce, 1, 1 << 22 /* PID_MAX_LIMIT */, &pid))
+			bad("HEAPTRACE_RUN", s, "is not [+]PID (heaptrace run sets it)",
+			    "(none): the run's watcher is not told of dumps");
+		else {
+			c->run_pid = (int)pid;
+			c->run_announce = announce;
+		}
+	}
+
 	/* Read now: the program may change its environment later, and getenv
 	 * then is no longer safe from the dump thread. */
 	s = getenv("TMPDIR");

@@ -40,6 +40,8 @@ struct ht_config {
 	struct sockaddr_storage http_addr;
 	socklen_t http_addr_len;
 	char http_token_file[4096]; /* HEAPTRACE_HTTP_TOKEN_FILE, "" = none */
+	int run_pid;             /* HEAPTRACE_RUN's: 0 = not under heaptrace run */
+	int run_announce;        /* its `+`: say where dumps go (runwatch.c) */
 };
 
 extern struct ht_config ht_config;

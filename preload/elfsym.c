@@ -132,6 +132,18 @@ static void sort_syms(struct fsym *a, size_t n)
 	}
 }
 
+/* The bytes of a function symbol's name with its NUL, or 0 when the
+ * symbol is no function or its name is empty or runs off the table. */
+static size_t function_name_len(const Elf64_Sym *s, const char *strtab,
+				size_t strtab_size)
+{
+	if (!is_function(s) || s->st_name >= strtab_size)
+		return 0;
+	const char *name = strtab + s->st_name;
+	const char *nul = memchr(name, '\0', strtab_size - s->st_name);
+	return !nul || nul == name ? 0 : (size_t)(nul - name) + 1;
+}
+
 /* Copies the function symbols of one symbol table section; 0 if it holds
  * none (or is malformed), -1 when memory ran out. */
 static int copy_table(struct efile *f, const unsigned char *map, size_t size,
@@ -147,14 +159,9 @@ static int copy_table(struct efile *f, const unsigned char *map, size_t size,
 	const char *strtab = (const char *)(map + str->sh_offset);
 	size_t nsym = sh->sh_size / sizeof(Elf64_Sym), count = 0, bytes = 0;
 	for (size_t i = 0; i < nsym; i++) {
-		if (!is_function(&sym[i]) || sym[i].st_name >= str->sh_size)
-			continue;
-		const char *name = strtab + sym[i].st_name;
-		const char *nul = memchr(name, '\0', str->sh_size - sym[i].st_name);
-		if (!nul || nul == name)
-			continue;
-		count++;
-		bytes += (size_t)(nul - name) + 1;
+		size_t len = function_name_len(&sym[i], strtab, str->sh_size);
+		count += len != 0;
+		bytes += len;
 	}
 	if (!count || bytes > UINT32_MAX)
 		return 0;
@@ -166,14 +173,10 @@ static int copy_table(struct efile *f, const unsigned char *map, size_t size,
 		return -1;
 	size_t used = 0;
 	for (size_t i = 0; i < nsym && f->nsyms < count; i++) {
-		if (!is_function(&sym[i]) || sym[i].st_name >= str->sh_size)
+		size_t len = function_name_len(&sym[i], strtab, str->sh_size);
+		if (!len)
 			continue;
-		const char *name = strtab + sym[i].st_name;
-		const char *nul = memchr(name, '\0', str->sh_size - sym[i].st_name);
-		if (!nul || nul == name)
-			continue;
-		size_t len = (size_t)(nul - name) + 1;
-		memcpy(f->names + used, name, len);
+		memcpy(f->names + used, strtab + sym[i].st_name, len);
 		f->syms[f->nsyms++] = (struct fsym){sym[i].st_value,
 						    (uint32_t)sym[i].st_size,
 						    (uint32_t)used};

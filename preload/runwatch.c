@@ -27,13 +27,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "dump.h"
 #include "dumpdir.h"
 #include "log.h"
-
-#define RUN_PID_MAX (1 << 22) /* PID_MAX_LIMIT */
-
-static int run_pid; /* 0: not under `heaptrace run` */
 
 /* Sends `<key> <value>` to the watcher, if one listens. */
 static void tell(const char *key, const char *value)
@@ -43,7 +40,7 @@ static void tell(const char *key, const char *value)
 	a.sun_family = AF_UNIX;
 	/* sun_path[0] stays 0: the abstract namespace. */
 	size_t n = ht_snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1,
-			       "heaptrace/run/%d", run_pid);
+			       "heaptrace/run/%d", ht_config.run_pid);
 	socklen_t alen =
 	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
 	char line[4300];
@@ -65,33 +62,19 @@ static void tell(const char *key, const char *value)
 
 void runwatch_start(void)
 {
-	const char *s = getenv("HEAPTRACE_RUN");
-	if (!s)
-		return;
-	int announce = *s == '+';
-	long pid = 0;
-	const char *p = s + announce;
-	for (; *p >= '0' && *p <= '9' && pid <= RUN_PID_MAX; p++)
-		pid = pid * 10 + (*p - '0');
-	if (*p || pid <= 0 || pid > RUN_PID_MAX) {
-		ht_log("HEAPTRACE_RUN=%s is not [+]PID (heaptrace run sets it); "
-		       "the run's watcher is not told of dumps", s);
-		return;
-	}
-	run_pid = (int)pid;
-	if (!announce)
+	if (!ht_config.run_announce)
 		return;
 	char dir[4200], name[64], plain[24];
 	dumpdir_next(dir, sizeof(dir));
 	dump_file_name(getpid(), DUMP_SEQ_ANY, name, sizeof(name));
 	ht_log("pid %d: dumps go to %s/%s", (int)getpid(), dir, name);
 	tell("dir", dir);
-	ht_snprintf(plain, sizeof(plain), "%d", run_pid);
+	ht_snprintf(plain, sizeof(plain), "%d", ht_config.run_pid);
 	setenv("HEAPTRACE_RUN", plain, 1);
 }
 
 void runwatch_dumped(const char *path)
 {
-	if (run_pid)
+	if (ht_config.run_pid)
 		tell("path", path);
 }

@@ -47,11 +47,11 @@ def check_message(stderr, var, value, default):
             raise AssertionError(f"{label(var, value)}: {part[:40]!r} not in {brief!r}")
 
 
-def bad_value(var, default, meta=None):
+def bad_value(var, default, meta=None, values=GARBAGE):
     """Runs exit7 with var set to each garbage value; meta is (key, value)
     of the dump's header that shows the default in force."""
     want = untraced()
-    for value in GARBAGE:
+    for value in values:
         d = lib.tmpdir()
         env = lib.traced_env(d, **{var[len("HEAPTRACE_"):].lower(): value})
         proc = lib.run([lib.prog("exit7")], env=env, check=False, timeout=10)
@@ -113,6 +113,13 @@ def test_bad_rss_limit():
 
 def test_bad_alloc_step():
     bad_value("HEAPTRACE_ALLOC_STEP", "0 (off)")
+
+
+def test_bad_run():
+    """`heaptrace run` sets HEAPTRACE_RUN=[+]PID; anything else, or a pid
+    past the kernel's limit (2^22), is said and no watcher is told."""
+    bad_value("HEAPTRACE_RUN", "the run's watcher is not told of dumps",
+              values=GARBAGE + ("+", "+abc", "+0", "0", "+4194305", "12x"))
 
 
 def test_bad_signal():
