@@ -149,6 +149,20 @@ def test_cxx_new_with_tcmalloc_after_heaptrace():
     check_sites(dumps[-1], exe, cxx_new_truth(proc.stdout))
 
 
+def test_new_of_zero_bytes_recorded_once():
+    """operator new(0) is one object of 0 bytes, though libstdc++'s new mallocs
+    1 byte for it: that malloc is not sampled again (at rate 1 it was, and
+    the block was recorded twice)."""
+    exe = lib.prog("cxx_new")
+    _, dumps = lib.run_traced([exe, "empty"], rate=1)
+    early = loader_samples(dumps[-1])
+    sites = [((c, b, ac, ab), lib.function_at(dumps[-1], addrs[0]))
+             for c, b, ac, ab, addrs in lib.dump_samples(dumps[-1])
+             if (ac, ab, c, b) not in early]
+    if sites != [((4, 0, 4, 0), "_Z10make_emptyv")]:
+        raise AssertionError(f"all but the constructors': {sites}")
+
+
 def test_bad_alloc_still_thrown():
     """The transcript of failing news is the untraced one, with and without
     tcmalloc, at rate 1 and at the default rate (at rate 1 the sites test
