@@ -161,6 +161,21 @@ def test_new_of_zero_bytes_recorded_once():
              if (ac, ab, c, b) not in early]
     if sites != [((4, 0, 4, 0), "_Z10make_emptyv")]:
         raise AssertionError(f"all but the constructors': {sites}")
+    # The line says 0: 0 for them, which pprof's Perl readers can divide
+    # by (they stop at "Illegal division by zero" on 4: 0), and the next
+    # line gives the count.
+    with open(dumps[-1]) as f:
+        text = f.read()
+    if not re.search(r"^0: 0 \[0: 0\] @ .*\n# zero_byte_objects: 4 4$", text, re.M):
+        raise AssertionError("no 0: 0 line with '# zero_byte_objects: 4 4' after it")
+    top = lib.parse_top(lib.run_tool("top", "--inuse_objects", "--nodefraction", "0",
+                                     dumps[-1]).stdout)[0]
+    if top.get("make_empty()", (None,))[0] != 4:
+        raise AssertionError(f"heaptrace top: {top}")
+    for reader in ("google-pprof", "jeprof"):
+        proc = lib.run([reader, "--text", "--inuse_objects", exe, dumps[-1]], check=False)
+        if proc.returncode or "division" in proc.stderr:
+            raise AssertionError(f"{reader}: exit {proc.returncode}: {proc.stderr[-500:]}")
 
 
 def test_bad_alloc_still_thrown():
