@@ -198,13 +198,16 @@ new_slow(const struct ht_real_new *next, enum new_form f, size_t n,
 	return p;
 }
 
-/* The countdown's common path, and the call of the next form. */
+/* The countdown's common path, and the call of the next form. Its malloc
+ * is of n rounded up to the alignment, or of 1 for n = 0 (which must not
+ * be sampled again: the block would be recorded twice). */
 __attribute__((noinline)) static void *
 new_own(const struct ht_real_new *next, enum new_form f, size_t n,
 	size_t align, const void *nt, const void *caller)
 {
 	struct ht_thread *t = &ht_thread;
-	uint64_t margin = (uint64_t)n + align + 1, before = t->countdown;
+	uint64_t margin = (uint64_t)(n ? n : 1) + align + 1,
+		 before = t->countdown;
 	if (likely(margin > n && margin < before)) {
 		void *p = next_new(next, f, n, align, nt, caller);
 		if (t->countdown == before) /* no malloc of ours inside */

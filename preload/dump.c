@@ -215,9 +215,10 @@ static void put_samples(struct outbuf *o, const struct snapshot *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
 		const struct snap *s = &d->snaps[i];
-		out_heap_counts(o, s->in_c, s->in_b, s->al_c, s->al_b);
+		out_sample_counts(o, s->in_c, s->in_b, s->al_c, s->al_b);
 		out_frames(o, s->rec->frames, s->rec->nframes);
 		out_str(o, "\n");
+		out_zero_byte_objects(o, s->in_c, s->in_b, s->al_c, s->al_b);
 		if (!s->live_samples)
 			continue;
 		out_str(o, "# ages:");

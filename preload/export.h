@@ -1,6 +1,6 @@
 /* The symbols heaptrace puts in the program's scope: the interposed
- * functions and heaptrace_dump(). Everything else is hidden
- * (-fvisibility=hidden). */
+ * functions, heaptrace_dump() and heaptrace_inside(). Everything else is
+ * hidden (-fvisibility=hidden). */
 #ifndef HEAPTRACE_EXPORT_H
 #define HEAPTRACE_EXPORT_H
 

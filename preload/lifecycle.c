@@ -1,10 +1,21 @@
 /* Start-up and fork, in one place (the order and the hook convention are
- * in lifecycle.h). The constructor runs before main() and before any
- * thread of the program exists, outside any malloc call, so that dlopen
- * (the unwinder) and thread creation (the dumper) are safe there. */
+ * in lifecycle.h).
+ *
+ * Start-up has two halves. The tracing core (configuration, tables,
+ * capture buffers, the frame walker, the choice of how new samples) is
+ * brought up by the first allocation call once the environment is set
+ * (sampler.c): the loader runs the constructors of the libraries loaded
+ * after heaptrace (the program's own) before heaptrace's, and what they
+ * allocate is then traced too. Everything in it is safe inside a malloc
+ * call. The rest waits for the constructor, which runs before main() and
+ * before any thread of the program exists, outside any malloc call: the
+ * dlopen of libunwind, the rewrite of the environment for exec, threads
+ * (dumper, server), signals and fork handlers. */
 #include "lifecycle.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 
 #include "config.h"
 #include "cxxnew.h"
@@ -18,6 +29,7 @@
 #include "real.h"
 #include "retention.h"
 #include "runwatch.h"
+#include "sampler.h"
 #include "server.h"
 #include "thread_state.h"
 #include "threads.h"
@@ -62,21 +74,55 @@ void lifecycle_postfork_child(void)
 	guard_restore(was);
 }
 
-__attribute__((constructor)) static void lifecycle_start(void)
+/* Set (release) when the core is up, by whichever thread brought it up. */
+static _Atomic int core_up;
+
+/* The core, with the guard raised, by the one thread whose tracer_begin()
+ * succeeded. Sampling starts here when the frame walker can take stacks
+ * on its own; otherwise (HEAPTRACE_UNWIND=libunwind) it starts in the
+ * constructor, once libunwind is loaded, and until then allocations are
+ * counted as untraced. */
+static void start_core(void)
 {
-	if (!tracer_begin())
-		return;
-	int was = guard_enter();
 	if (!ht_real.malloc)
 		real_resolve();
 	config_load();
-	exec_env_apply();
-	runwatch_start();
 	framebuf_init(ht_config.max_frames + UNWIND_OWN_FRAMES);
 	if (tracer_init() == 0) {
 		cxxnew_init(); /* before any sample: it chooses how new samples */
-		tracer_on();
+		if (unwind_walker_on())
+			tracer_on();
 	}
+	atomic_store_explicit(&core_up, 1, memory_order_release);
+}
+
+int lifecycle_start_early(void)
+{
+	if (tracer_begin()) {
+		int was = guard_enter();
+		start_core();
+		guard_restore(was);
+	}
+	return tracer_state();
+}
+
+__attribute__((constructor)) static void lifecycle_start(void)
+{
+	static int started;
+	if (started)
+		return;
+	started = 1;
+	int was = guard_enter();
+	if (tracer_begin())
+		start_core(); /* no allocation came first */
+	/* Another thread (one a library's constructor started) may be
+	 * bringing the core up: the rest needs its configuration. */
+	while (!atomic_load_explicit(&core_up, memory_order_acquire))
+		sched_yield();
+	exec_env_apply();
+	runwatch_start();
+	unwind_load();
+	tracer_on(); /* if it is not on yet, and has not failed */
 	/* Dumps are written even when sampling failed: they say why. */
 	dumpreq_init();
 	dumper_start();

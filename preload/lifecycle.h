@@ -1,6 +1,7 @@
 /* The process's lifecycle has one owner: lifecycle.c brings the modules up
- * in order from the library's constructor, and is the only place that
- * registers fork handlers (one pthread_atfork triple).
+ * in order (the tracing core from the first allocation call, the rest from
+ * the library's constructor), and is the only place that registers fork
+ * handlers (one pthread_atfork triple).
  *
  * The fork hook convention (jemalloc's). A module that owns a lock, or
  * state that belongs to one process, offers the hooks it needs, named

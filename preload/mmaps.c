@@ -9,10 +9,13 @@
  * The allocator's own mappings (jemalloc's and tcmalloc's chunks, which
  * they map through the PLT; glibc maps its large blocks and arenas with
  * internal calls that never reach an interposer) are told apart on the
- * sampled path only: a mapping whose caller's return address lies in the
- * object that holds the real malloc is the allocator's, and already
- * counted as heap. An allocator linked into the executable itself cannot
- * be told apart this way; its mappings count as the program's.
+ * sampled path only: a mapping with a frame in the object that holds the
+ * real malloc (its caller, or one further out: tcmalloc's first stack
+ * trace has libunwind map its cache) is the allocator's, and already
+ * counted as heap. glibc's object is not looked at (it maps nothing
+ * through here, and every thread's outermost frames are in it). An
+ * allocator linked into the executable itself cannot be told apart this
+ * way; its mappings count as the program's.
  *
  * The table: MM_SLOTS entries, each claimed by CAS of its start from 0 to
  * MM_BUSY, filled, and published by a release store of the start. A thread
@@ -26,6 +29,7 @@
 #include "mmaps.h"
 
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -80,21 +84,33 @@ static struct mm_slot *table(void)
 	return NULL; /* another thread maps it: this sample is dropped */
 }
 
-/* Whether pc lies in the object holding the real malloc. */
+/* Whether pc lies in the object holding the real malloc, unless that is
+ * the executable or glibc's. */
 static int from_allocator(uintptr_t pc)
 {
 	if (!atomic_load_explicit(&alloc_known, memory_order_acquire)) {
-		struct dl_find_object o;
+		struct dl_find_object o, m;
 		if (ht_real.malloc &&
 		    _dl_find_object((void *)ht_real.malloc, &o) == 0 &&
 		    o.dlfo_link_map && o.dlfo_link_map->l_name &&
-		    o.dlfo_link_map->l_name[0]) { /* not the executable */
+		    o.dlfo_link_map->l_name[0] && /* not the executable */
+		    !(_dl_find_object((void *)gnu_get_libc_version, &m) == 0 &&
+		      m.dlfo_map_start == o.dlfo_map_start)) {
 			alloc_lo = (uintptr_t)o.dlfo_map_start;
 			alloc_hi = (uintptr_t)o.dlfo_map_end;
 		}
 		atomic_store_explicit(&alloc_known, 1, memory_order_release);
 	}
 	return pc >= alloc_lo && pc < alloc_hi;
+}
+
+/* Whether any of the frames lies in the allocator's object. */
+static int inside_allocator(const uintptr_t *frames, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (from_allocator(frames[i]))
+			return 1;
+	return 0;
 }
 
 static void remember(uintptr_t p, size_t n, uint32_t stack)
@@ -144,7 +160,9 @@ __attribute__((noinline)) static void mmap_slow(void *p, size_t n,
 	const uintptr_t *frames;
 	int nf = unwind_capture(&frames, (int)ht_config.max_frames);
 	struct stack_rec *r =
-	    nf < 0 ? NULL : stacktab_intern(&ht_stacks, frames, (uint32_t)nf);
+	    nf < 0 || inside_allocator(frames, nf)
+		? NULL
+		: stacktab_intern(&ht_stacks, frames, (uint32_t)nf);
 	if (r)
 		remember((uintptr_t)p, n, stacktab_id(&ht_stacks, r));
 	errno = saved;

@@ -131,3 +131,20 @@ void out_heap_counts(struct outbuf *o, uint64_t c, uint64_t b, uint64_t ac,
 	out_u64(o, ab);
 	out_str(o, "] @");
 }
+
+void out_sample_counts(struct outbuf *o, uint64_t c, uint64_t b, uint64_t ac,
+		       uint64_t ab)
+{
+	out_heap_counts(o, b ? c : 0, b, ab ? ac : 0, ab);
+}
+
+void out_zero_byte_objects(struct outbuf *o, uint64_t c, uint64_t b,
+			   uint64_t ac, uint64_t ab)
+{
+	if (!(c && !b) && !(ac && !ab))
+		return;
+	out_str(o, "# zero_byte_objects:");
+	out_field_u64(o, b ? 0 : c);
+	out_field_u64(o, ab ? 0 : ac);
+	out_str(o, "\n");
+}

@@ -49,5 +49,17 @@ void out_fixed3(struct outbuf *o, double v); /* -12.345 */
  * needs the blank after each colon). */
 void out_heap_counts(struct outbuf *o, uint64_t c, uint64_t b, uint64_t ac,
 		     uint64_t ab);
+/* A sample line's counts, as out_heap_counts, except that a pair of
+ * objects with no bytes (malloc(0) blocks, which only rate 1 samples) is
+ * written 0: 0. google-pprof and jeprof divide each pair's bytes by its
+ * count and stop at such a pair ("Illegal division by zero"); go tool
+ * pprof drops it. out_zero_byte_objects, after the line, gives the counts
+ * left out. */
+void out_sample_counts(struct outbuf *o, uint64_t c, uint64_t b, uint64_t ac,
+		       uint64_t ab);
+/* "# zero_byte_objects: <c> <ac>" and a newline, when out_sample_counts
+ * left a count out (0 for a pair it kept). */
+void out_zero_byte_objects(struct outbuf *o, uint64_t c, uint64_t b,
+			   uint64_t ac, uint64_t ab);
 
 #endif

@@ -224,9 +224,11 @@ int profile_write_text(struct outbuf *o, const struct heap_base *base)
 			const struct snap *s = &snap.snaps[i];
 			if (!(s->in_c | s->in_b | s->al_c | s->al_b))
 				continue;
-			out_heap_counts(o, s->in_c, s->in_b, s->al_c, s->al_b);
+			out_sample_counts(o, s->in_c, s->in_b, s->al_c, s->al_b);
 			out_frames(o, s->rec->frames, s->rec->nframes);
 			out_str(o, "\n");
+			out_zero_byte_objects(o, s->in_c, s->in_b, s->al_c,
+					      s->al_b);
 			for (uint32_t k = 0; k < s->rec->nframes; k++)
 				if (s->rec->frames[k] > 1)
 					put_frame(o, s->rec->frames[k] - 1);

@@ -7,20 +7,35 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "real.h"
 #include "tracer_state.h"
 
-/* Allocations made before the tracer started (other libraries'
- * constructors run before heaptrace's): not traced, but counted, so that
- * the dump can say what it did not see. Relaxed: only totals are read. */
+/* Allocations the tracer could not trace (made before the environment
+ * is set, while another thread starts the tracer, or sampled before the
+ * unwinder is loaded): counted, so that the dump can say what it did not
+ * see. Relaxed: only totals are read. */
 static _Atomic uint64_t untraced_allocs, untraced_bytes;
+
+static void add_untraced(uint64_t allocs, uint64_t bytes)
+{
+	atomic_fetch_add_explicit(&untraced_allocs, allocs,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&untraced_bytes, bytes, memory_order_relaxed);
+}
 
 void sampler_untraced(uint64_t *allocs, uint64_t *bytes)
 {
 	*allocs = atomic_load_explicit(&untraced_allocs, memory_order_relaxed);
 	*bytes = atomic_load_explicit(&untraced_bytes, memory_order_relaxed);
+}
+
+void sampler_untraced_sample(uint64_t n)
+{
+	double w = sampler_weight(n);
+	add_untraced((uint64_t)llround(w), (uint64_t)llround(w * (double)n));
 }
 
 /* This thread's place in creation order (see sampler_thread_start). */
@@ -77,15 +92,19 @@ enum sample_verdict sampler_slow(struct ht_thread *t, size_t n)
 		return SAMPLE_NO;
 	int state = tracer_state();
 	if (state != TRACER_ON) {
+		/* The first allocation once getenv works starts the tracer,
+		 * and is itself sampled when it is on (the constructor, after
+		 * other libraries' constructors, would be too late for them). */
+		if (state == TRACER_OFF && environ)
+			state = lifecycle_start_early();
 		if (state == TRACER_FAILED) {
 			t->countdown = SAMPLER_NEVER;
-		} else if (state == TRACER_OFF) {
-			atomic_fetch_add_explicit(&untraced_allocs, 1,
-						  memory_order_relaxed);
-			atomic_fetch_add_explicit(&untraced_bytes, n,
-						  memory_order_relaxed);
+			return SAMPLE_NO;
 		}
-		return SAMPLE_NO;
+		if (state != TRACER_ON) {
+			add_untraced(1, n);
+			return SAMPLE_NO;
+		}
 	}
 	if (!t->rng) {
 		/* A new thread: start it at a random point of the process. */

@@ -48,8 +48,20 @@ void sampler_thread_start(uint64_t order);
  * counter than the malloc countdown may use it: mmaps.c). */
 uint64_t sampler_draw(void);
 
-/* The allocations (and their bytes) made before the tracer started. */
+/* The allocations (and their bytes) the tracer could not trace: made
+ * before it started, or sampled before it could take their stacks. */
 void sampler_untraced(uint64_t *allocs, uint64_t *bytes);
+
+/* A sample of n bytes whose stack could not be taken yet (unwind.h's
+ * UNWIND_NOT_YET): counted untraced, by its weight. */
+void sampler_untraced_sample(uint64_t n);
+
+/* Brings the tracing core up from inside the first allocation call that
+ * can (the environment is set): defined by lifecycle.c, which owns the
+ * start-up, and declared here so that the sampler calls it without
+ * depending on it. With the calling thread's guard down; returns
+ * tracer_state() afterwards. */
+int lifecycle_start_early(void);
 
 /* Objects one sample of n bytes stands for (1/p); 1 at rate 1. */
 double sampler_weight(uint64_t n);

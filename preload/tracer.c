@@ -1,7 +1,6 @@
-/* Brings the tables and the unwinder up (lifecycle.c calls it from the
- * library's constructor, so that dlopen never happens inside a malloc
- * call), and records samples. Allocations made before that are simply not
- * sampled. */
+/* Brings the tables and the frame walker up (lifecycle.c calls it from
+ * the first allocation call, or from the constructor when none came
+ * first: nothing here may dlopen), and records samples. */
 #include "tracer.h"
 
 #include <errno.h>
@@ -102,7 +101,9 @@ void tracer_record_alloc(void *p, size_t n)
 	const uintptr_t *frames;
 	int nf = unwind_capture(&frames, (int)ht_config.max_frames);
 	struct stack_rec *r = NULL;
-	if (nf < 0) /* a fork is starting: no stack can be taken now */
+	if (nf == UNWIND_NOT_YET) /* before the constructor loaded libunwind */
+		sampler_untraced_sample(n);
+	else if (nf < 0) /* a fork is starting: no stack can be taken now */
 		atomic_fetch_add(&ht_stacks.dropped_busy, 1);
 	else
 		r = stacktab_intern(&ht_stacks, frames, (uint32_t)nf);
@@ -117,7 +118,7 @@ void tracer_record_alloc(void *p, size_t n)
 					  stacktab_id(&ht_stacks, r),
 					  tracer_now_ticks());
 		triggers_sampled(sample_bytes(n), live);
-	} else {
+	} else if (nf >= 0) {
 		say_table_full();
 	}
 	guard_restore(was);

@@ -7,9 +7,10 @@
 
 #include "tracer_state.h"
 
-/* Maps the tables and loads the unwinder: 0, and sampling may be turned
- * on (tracer_on()), or -1, and it has failed with the reason
- * (tracer_state.h). Once, after config_load(). */
+/* Maps the tables and readies the frame walker (unwind_init(); safe
+ * inside a malloc call): 0, and sampling may be turned on (tracer_on()),
+ * or -1, and it has failed with the reason (tracer_state.h). Once, after
+ * config_load(). */
 int tracer_init(void);
 
 /* Records a sampled block (nothing if p is NULL). errno is preserved. */

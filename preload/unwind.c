@@ -30,6 +30,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "altstack.h"
 #include "cfi.h"
@@ -47,6 +48,9 @@
 static int (*unw_bt)(void **, int);
 static const char *name = "none";
 static int walker_on; /* cfi_init() succeeded and HEAPTRACE_UNWIND allows */
+/* unwind_load() has run: unw_bt, or glibc's backtrace(), may be called.
+ * Release/acquire: another thread that sees it sees unw_bt. */
+static _Atomic int loaded;
 static _Atomic uint64_t handed_over; /* stacks the walker left to libunwind */
 
 #define OWN_RANGES 8
@@ -89,6 +93,22 @@ static void add_own_object(const void *addr)
 {
 	struct find_arg arg = {(uintptr_t)addr};
 	dl_iterate_phdr(add_ranges, &arg);
+}
+
+/* The dynamic loader's mapping: its entry code (_dl_start_user, which
+ * calls the constructors of the libraries loaded at start) has no call
+ * frame information, and a stack that reaches it ends there, as
+ * libunwind's does. */
+static uintptr_t loader_lo, loader_hi;
+
+static void find_loader(void)
+{
+	struct dl_find_object obj;
+	unsigned long base = getauxval(AT_BASE); /* 0: run as ld.so PROG */
+	if (base && _dl_find_object((void *)base, &obj) == 0) {
+		loader_lo = (uintptr_t)obj.dlfo_map_start;
+		loader_hi = (uintptr_t)obj.dlfo_map_end;
+	}
 }
 
 static int is_own(uintptr_t pc)
@@ -151,30 +171,41 @@ void unwind_init(void)
 #ifdef __x86_64__ /* the rules cfi.c follows are x86-64's */
 	walker_on = !ht_config.libunwind_only && cfi_init() == 0;
 #endif
+	if (walker_on) {
+		find_loader();
+		name = "cfi";
+	}
+}
+
+int unwind_walker_on(void)
+{
+	return walker_on;
+}
+
+void unwind_load(void)
+{
 	void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-	if (lib) {
-		void *bt = dlsym(lib, "unw_backtrace");
+	void *bt = lib ? dlsym(lib, "unw_backtrace") : NULL;
+	if (bt) {
 		void *policy = dlsym(lib, STR(UNW_OBJ(set_caching_policy)));
 		void *space = dlsym(lib, STR(UNW_OBJ(local_addr_space)));
-		if (bt) {
-			memcpy(&unw_bt, &bt, sizeof(bt));
-			name = walker_on ? "cfi+libunwind" : "libunwind";
-			add_own_object(bt);
-			if (policy && space) {
-				int (*set)(unw_addr_space_t, unw_caching_policy_t);
-				memcpy(&set, &policy, sizeof(policy));
-				set(*(unw_addr_space_t *)space,
-				    UNW_CACHE_PER_THREAD);
-			}
-			return;
+		memcpy(&unw_bt, &bt, sizeof(bt));
+		name = walker_on ? "cfi+libunwind" : "libunwind";
+		add_own_object(bt);
+		if (policy && space) {
+			int (*set)(unw_addr_space_t, unw_caching_policy_t);
+			memcpy(&set, &policy, sizeof(policy));
+			set(*(unw_addr_space_t *)space, UNW_CACHE_PER_THREAD);
 		}
+	} else {
+		ht_log("cannot load libunwind.so.8 (%s); using glibc's "
+		       "backtrace() for stacks, which is slower",
+		       lib ? "no unw_backtrace" : "not installed");
+		name = walker_on ? "cfi+glibc-backtrace" : "glibc-backtrace";
+		void *probe[1];
+		backtrace(probe, 1); /* loads libgcc_s now, not inside malloc */
 	}
-	ht_log("cannot load libunwind.so.8 (%s); using glibc's backtrace() "
-	       "for stacks, which is slower",
-	       lib ? "no unw_backtrace" : "not installed");
-	name = walker_on ? "cfi+glibc-backtrace" : "glibc-backtrace";
-	void *probe[1];
-	backtrace(probe, 1); /* loads libgcc_s now, not inside malloc */
+	atomic_store_explicit(&loaded, 1, memory_order_release);
 }
 
 /* The most a stack walk reads above where it starts: far more than any
@@ -218,7 +249,7 @@ static int walk(uintptr_t *frames, int max)
 		if (r.base == CFA_END)
 			break;
 		if (r.base == CFA_UNKNOWN)
-			return -1;
+			return ip >= loader_lo && ip < loader_hi ? n : -1;
 		uintptr_t cfa = (r.base == CFA_RSP ? sp : rbp) +
 				(uintptr_t)r.offset;
 		if (cfa <= sp || cfa > hi || (cfa & 7))
@@ -256,6 +287,8 @@ static __attribute__((noinline)) int take_by_unwinder(uintptr_t *buf, int max)
 	 * integers, in place, through memcpy. */
 	void **ptrs = (void **)buf;
 	struct backtrace_call call = {ptrs, max + UNWIND_OWN_FRAMES};
+	if (!atomic_load_explicit(&loaded, memory_order_acquire))
+		return UNWIND_NOT_YET; /* it would dlopen inside malloc */
 	void *stack = framebuf_stack();
 	if (!stack || !forkguard_enter())
 		return -1;

@@ -4,9 +4,20 @@
 
 #include <stdint.h>
 
-/* Loads the unwinder privately and learns the tracer's own code range.
- * Never fails: without libunwind, glibc's backtrace() is used. */
+/* Learns the tracer's own code range and readies the frame walker: what
+ * is safe inside a malloc call, so that stacks are taken from the first
+ * allocation on (lifecycle.c). */
 void unwind_init(void);
+
+/* Whether the frame walker is on (x86-64, HEAPTRACE_UNWIND is not
+ * libunwind), after unwind_init(): without it no stack can be taken
+ * before unwind_load(). */
+int unwind_walker_on(void);
+
+/* Loads libunwind privately, from the constructor (a dlopen is not safe
+ * inside malloc). Never fails: without libunwind, glibc's backtrace() is
+ * used. */
+void unwind_load(void);
 
 /* The most frames of the tracer's own a capture can start with; a
  * capture buffer (framebuf.h) holds max_frames plus these. */
@@ -16,7 +27,9 @@ void unwind_init(void);
  * most max of them, the tracer's own frames dropped, in this thread's
  * buffer (framebuf.h), which *frames is set to; -1 when no stack can be
  * taken now (a fork is starting: see forkguard.c; or no memory for the
- * buffer). With the guard raised. */
+ * buffer), UNWIND_NOT_YET when the frame walker could not finish it and
+ * libunwind is not loaded yet. With the guard raised. */
+#define UNWIND_NOT_YET (-2)
 int unwind_capture(const uintptr_t **frames, int max);
 
 /* Makes the function at fn (its start, as dladdr knows it) one whose

@@ -171,13 +171,22 @@ HEADER_RE = re.compile(
 SAMPLE_RE = re.compile(r"^(\d+): (\d+) \[(\d+): (\d+)\] @((?: 0x[0-9a-f]+)*)$")
 
 
+ZERO_BYTE_OBJECTS = "# zero_byte_objects: "
+
+
 def dump_samples(path):
-    """The sample lines of a dump: [(c, b, ac, ab, [addr, ...])]."""
+    """The sample lines of a dump: [(c, b, ac, ab, [addr, ...])], with the
+    objects of no bytes a `# zero_byte_objects:` line puts back."""
     out = []
     with open(path) as f:
         for line in f:
             if line.startswith("MAPPED_LIBRARIES:"):
                 break
+            if line.startswith(ZERO_BYTE_OBJECTS) and out:
+                c, ac = map(int, line[len(ZERO_BYTE_OBJECTS):].split())
+                last = out[-1]
+                out[-1] = (last[0] + c, last[1], last[2] + ac, last[3], last[4])
+                continue
             m = SAMPLE_RE.match(line.rstrip("\n"))
             if m:
                 c, b, ac, ab = (int(m.group(i)) for i in range(1, 5))

@@ -52,21 +52,40 @@ def site_of(stack, sites):
     return next((f for f in stack if f in sites), None)
 
 
+def loader_samples(dump):
+    """The samples (values in TYPES order) of allocations made by the
+    constructors the loader ran before main (libstdc++'s emergency
+    exception pool), which heaptrace traces from its first allocation
+    call on: their outermost frame is in ld.so (_dl_start_user)."""
+    loader = [(lo, hi) for lo, hi, _, path in lib.dump_maps(dump) if "/ld-linux" in path]
+    return collections.Counter(
+        (ac, ab, c, b) for c, b, ac, ab, addrs in lib.dump_samples(dump)
+        if addrs and any(lo <= addrs[-1] < hi for lo, hi in loader))
+
+
 def check_sites(dump, exe, truth):
     """Per site, all four values through google-pprof, which demangles;
     every stack is one of truth's, and go tool pprof reads exactly the
     stacks truth lists (its C++ names are DWARF's short ones, or none, so
     it is compared stack by stack without names). Stacks start at the
-    caller of new: no frame is operator new, delete or malloc. The one
-    other allocation is the exception object of a failing new, which
-    libstdc++ mallocs while it throws: freed again, never in use."""
+    caller of new: no frame is operator new, delete or malloc. The other
+    allocations are the exception object of a failing new, which
+    libstdc++ mallocs while it throws (freed again, never in use), and
+    those of the C++ runtime's constructors, made before main and traced
+    as the loader's (loader_samples): set aside by their stacks' outermost
+    frame, and then the same in both readers."""
     views = lib.google_pprof_stacks(dump, exe)
     got = {site: [0, 0, 0, 0] for site in truth}
     thrown = {kind: 0 for kind in TYPES}
+    early = loader_samples(dump)
+    early_seen = [0, 0, 0, 0]
     for k, kind in enumerate(TYPES):
         for stack, value in views[kind].items():
             if stack[0].startswith("__cxa_allocate_exception"):
                 thrown[kind] += value
+                continue
+            if stack[-1] == "_dl_start_user":
+                early_seen[k] += value
                 continue
             if any(re.match(r"(operator (new|delete)|malloc$|_Zn|_Zd)", f) for f in stack):
                 raise AssertionError(f"heaptrace's or the allocator's frame in {stack}")
@@ -81,6 +100,9 @@ def check_sites(dump, exe, truth):
                                  f"{dict(zip(TYPES, want))}")
     if thrown["inuse_objects"] or thrown["inuse_space"]:
         raise AssertionError(f"exception objects in use: {thrown}")
+    if early_seen != [sum(v[k] * n for v, n in early.items()) for k in range(4)]:
+        raise AssertionError(f"constructors' allocations: {early_seen} in google-pprof, "
+                             f"{sorted(early.elements())} in the dump")
     types, samples = lib.pprof_raw(dump, exe)
     if [t.split("/")[0] for t in types] != list(TYPES):
         raise AssertionError(f"go tool pprof sample types: {types}")
@@ -88,6 +110,7 @@ def check_sites(dump, exe, truth):
     # objects' stacks; they are what is left over, as google-pprof counted
     theirs = collections.Counter(tuple(values) for values, _ in samples)
     want = collections.Counter(values for stacks in truth.values() for values in stacks)
+    want += early
     extra = theirs - want
     if want - theirs or sum(extra.values()) != thrown["alloc_objects"] or \
             sum(v[1] * n for v, n in extra.items()) != thrown["alloc_space"] or \
@@ -124,6 +147,35 @@ def test_cxx_new_with_tcmalloc_after_heaptrace():
     if "libtcmalloc" not in maps:
         raise AssertionError("tcmalloc is not in the traced process")
     check_sites(dumps[-1], exe, cxx_new_truth(proc.stdout))
+
+
+def test_new_of_zero_bytes_recorded_once():
+    """operator new(0) is one object of 0 bytes, though libstdc++'s new mallocs
+    1 byte for it: that malloc is not sampled again (at rate 1 it was, and
+    the block was recorded twice)."""
+    exe = lib.prog("cxx_new")
+    _, dumps = lib.run_traced([exe, "empty"], rate=1)
+    early = loader_samples(dumps[-1])
+    sites = [((c, b, ac, ab), lib.function_at(dumps[-1], addrs[0]))
+             for c, b, ac, ab, addrs in lib.dump_samples(dumps[-1])
+             if (ac, ab, c, b) not in early]
+    if sites != [((4, 0, 4, 0), "_Z10make_emptyv")]:
+        raise AssertionError(f"all but the constructors': {sites}")
+    # The line says 0: 0 for them, which pprof's Perl readers can divide
+    # by (they stop at "Illegal division by zero" on 4: 0), and the next
+    # line gives the count.
+    with open(dumps[-1]) as f:
+        text = f.read()
+    if not re.search(r"^0: 0 \[0: 0\] @ .*\n# zero_byte_objects: 4 4$", text, re.M):
+        raise AssertionError("no 0: 0 line with '# zero_byte_objects: 4 4' after it")
+    top = lib.parse_top(lib.run_tool("top", "--inuse_objects", "--nodefraction", "0",
+                                     dumps[-1]).stdout)[0]
+    if top.get("make_empty()", (None,))[0] != 4:
+        raise AssertionError(f"heaptrace top: {top}")
+    for reader in ("google-pprof", "jeprof"):
+        proc = lib.run([reader, "--text", "--inuse_objects", exe, dumps[-1]], check=False)
+        if proc.returncode or "division" in proc.stderr:
+            raise AssertionError(f"{reader}: exit {proc.returncode}: {proc.stderr[-500:]}")
 
 
 def test_bad_alloc_still_thrown():

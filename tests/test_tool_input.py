@@ -58,6 +58,10 @@ BAD_INPUTS = {
     "bad_maps": (SAMPLED + "this is not a maps line\n").encode(),
     "totals": SAMPLED.replace("heap profile: 7:", "heap profile: 8:").encode(),
     "newer_version": SAMPLED.replace("# heaptrace: 1", "# heaptrace: 9").encode(),
+    "zero_byte_objects_text": SAMPLED.replace(
+        "0x402000\n4:", "0x402000\n# zero_byte_objects: 1 x\n4:").encode(),
+    "zero_byte_objects_over_bytes": SAMPLED.replace(
+        "0x402000\n4:", "0x402000\n# zero_byte_objects: 1 0\n4:").encode(),
     "latin1": b"heap profile: 1: 2 [3: 4] @ heap_v2/1\n\xe9t\xe9\n",
 }
 ERROR_RE = r"^heaptrace: {path}:\d+: \S.*$"

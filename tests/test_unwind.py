@@ -4,7 +4,15 @@ heaptrace walks stacks by the call frame rules of .eh_frame and hands the
 stacks it cannot finish to libunwind. Both must give the same frames: each
 program here runs twice at rate 1, once with HEAPTRACE_UNWIND=libunwind,
 with address randomisation off so that the two runs' addresses agree, and
-every stack, with its exact counts, must be the same in both dumps."""
+every stack, with its exact counts, must be the same in both dumps.
+
+Allocations made by constructors the loader runs before heaptrace's own
+(libstdc++'s exception pool) are the exception: the walker takes their
+stacks from the first allocation call on, up to the loader's entry code
+(ld.so, which has no unwind information there), while libunwind is loaded
+only by heaptrace's constructor, and until then they are counted in
+`# untraced_before_start`, exactly what the walker's dump has as the
+loader's stacks."""
 import os
 
 import lib
@@ -21,7 +29,8 @@ def _stacks(dump):
 
 
 def _both(cmd, expect_rc=0):
-    """Runs cmd under each unwinder; {mode: (meta, stacks)} of its exit dump."""
+    """Runs cmd under each unwinder; {mode: (meta, stacks, path)} of its exit
+    dump."""
     exe = os.path.realpath(cmd[0])
     got = {}
     for mode in ("cfi", "libunwind"):
@@ -35,11 +44,19 @@ def _both(cmd, expect_rc=0):
                 if m.get("exe") == exe and m.get("trigger") == "exit"]
         if len(mine) != 1:
             raise AssertionError(f"{cmd} under {mode}: exit dumps {mine} of {dumps}")
-        got[mode] = (metas[mine[0]], _stacks(mine[0]))
+        got[mode] = (metas[mine[0]], _stacks(mine[0]), mine[0])
     names = (got["cfi"][0]["unwinder"], got["libunwind"][0]["unwinder"])
     if names != ("cfi+libunwind", "libunwind"):
         raise AssertionError(f"{cmd}: unwinders {names}")
     return got
+
+
+def _loader_stacks(meta, stacks, dump):
+    """Takes out of stacks those whose outermost frame is in ld.so: {frames:
+    counts} of them."""
+    loader = [(lo, hi) for lo, hi, _, path in lib.dump_maps(dump) if "/ld-linux" in path]
+    return {k: stacks.pop(k) for k in list(stacks)
+            if k and any(lo <= k[-1] < hi for lo, hi in loader)}
 
 
 def _diff(a, b):
@@ -63,6 +80,14 @@ def test_walker_gives_libunwinds_stacks():
     for cmd in programs:
         got = _both(cmd)
         walker, libunwind = got["cfi"][1], got["libunwind"][1]
+        early = _loader_stacks(*got["cfi"])
+        if _loader_stacks(*got["libunwind"]):
+            raise AssertionError(f"{cmd}: constructors' stacks under libunwind")
+        untraced = [int(x) for x in got["libunwind"][0]["untraced_before_start"].split()]
+        if untraced != [sum(v[2] for v in early.values()), sum(v[3] for v in early.values())] \
+                or got["cfi"][0]["untraced_before_start"] != "0 0":
+            raise AssertionError(f"{cmd}: the walker's constructors' stacks {early}, "
+                                 f"untraced under libunwind {untraced}")
         if walker != libunwind:
             raise AssertionError(f"{cmd}: stacks differ\n{_diff(walker, libunwind)}")
         if len(walker) < 3:
@@ -90,7 +115,7 @@ def test_walker_hands_over_signal_frames():
     # signal frame and libunwind, which knows the kernel's frame, goes on.
     got = _both([lib.prog("hostile_signals")])
     kept = {}
-    for mode, (meta, stacks) in got.items():
+    for mode, (meta, stacks, _) in got.items():
         sites = [k for k, v in stacks.items() if v[:2] == [1000, 40000]]
         if len(sites) != 1:
             raise AssertionError(f"{mode}: stacks with 1000 x 40 B live: {sites}")

@@ -20,6 +20,9 @@
 // destructors would run before the exit dump and free them. It prints the
 // sizes so that the test need not assume the ABI.
 //
+// With the argument "empty" it only keeps 4 x operator new(0) from make_empty():
+// 4 objects of 0 bytes, though libstdc++ mallocs 1 byte for each.
+//
 // With the argument "throw" it also makes operator new fail (a request of
 // 2^62 bytes) in each throwing form, catches std::bad_alloc, runs a
 // new_handler that gives up on its third call, sees nothrow forms return
@@ -39,6 +42,7 @@ struct Widget {
 
 Widget *widgets[7];
 char *buffers[3];
+char *empties[4];
 
 namespace shapes {
 struct Store {
@@ -71,6 +75,12 @@ void make_buffers()
 {
 	for (int i = 0; i < 3; i++)
 		buffers[i] = new char[1000]();
+}
+
+void make_empty()
+{
+	for (int i = 0; i < 4; i++)
+		empties[i] = static_cast<char *>(::operator new(0));
 }
 
 void make_strings()
@@ -214,6 +224,10 @@ int main(int argc, char **argv)
 {
 	// Unbuffered, so that stdio allocates no buffer of its own.
 	std::setvbuf(stdout, nullptr, _IONBF, 0);
+	if (argc > 1 && std::strcmp(argv[1], "empty") == 0) {
+		make_empty();
+		return 0;
+	}
 	kept = new Kept;
 	make_widgets();
 	make_buffers();

@@ -189,3 +189,11 @@ $(B)/tests/ctor_main: tests/progs/ctor/main.c $(B)/tests/libctor_lib.so
 	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(B)/tests -lctor_lib -Wl,-rpath,'$$ORIGIN'
 
 EXTRA_TEST_PROGS += $(B)/tests/libctor_lib.so $(B)/tests/ctor_main
+
+# A counting interposer preloaded after heaptrace: the live blocks it
+# saw, the truth the exit dump is held to (tests/test_untraced.py).
+$(B)/tests/libcount.so: tests/progs/count/count.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ $<
+
+EXTRA_TEST_PROGS += $(B)/tests/libcount.so

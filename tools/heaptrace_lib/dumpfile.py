@@ -284,6 +284,22 @@ def _parse_ages(dump, lineno, value):
     dump.samples[-1].ages = list(zip(values[0::2], values[1::2]))
 
 
+def _parse_zero_byte_objects(dump, lineno, value):
+    """The objects of no bytes the line before left out (it says 0: 0 for
+    them, which pprof's Perl readers can divide by): put back, so that
+    malloc(0) blocks count as objects."""
+    numbers = _numbers(dump, lineno, "zero_byte_objects", value)
+    if len(numbers) != 2:
+        raise InputError(dump.path, lineno, "malformed '# zero_byte_objects:' line")
+    sample = dump.samples[-1] if dump.samples else None
+    if sample is None or (numbers[0] and (sample.inuse_count or sample.inuse_bytes)) \
+            or (numbers[1] and (sample.alloc_count or sample.alloc_bytes)):
+        raise InputError(dump.path, lineno, "'# zero_byte_objects:' line not after "
+                         "a sample line whose pairs it fills are 0: 0")
+    sample.inuse_count += numbers[0]
+    sample.alloc_count += numbers[1]
+
+
 def _fast_ages(dump, value):
     """An `# ages:` line as the tracer writes it, read without the checks of
     _parse_ages; False (nothing read) when any of them could fail."""
@@ -351,6 +367,8 @@ def _parse_meta(dump, lineno, text):
         return
     if key == "ages":
         _parse_ages(dump, lineno, value)
+    elif key == "zero_byte_objects":
+        _parse_zero_byte_objects(dump, lineno, value)
     elif key == "threads":
         _parse_threads(dump, lineno, value)
     elif key == "mmap":

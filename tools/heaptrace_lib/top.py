@@ -49,8 +49,10 @@ def legend(profile, selection=None):
 
 
 def untraced_line(dump):
-    """What the tracer counted but could not trace: the allocations made
-    before it started (`# untraced_before_start: <allocs> <bytes>`)."""
+    """What the tracer counted but could not trace (`#
+    untraced_before_start: <allocs> <bytes>`): allocations made before it
+    started, or, with HEAPTRACE_UNWIND=libunwind, before libunwind was
+    loaded (docs/format.md)."""
     fields = dump.meta.get("untraced_before_start", "").split()
     if len(fields) != 2 or not all(f.isascii() and f.isdigit() for f in fields):
         return None
@@ -58,8 +60,8 @@ def untraced_line(dump):
     if not allocs:
         return None
     return (f"Untraced: {allocs} allocation{'s' if allocs != 1 else ''} "
-            f"({format_value(size, 'bytes')}) made before heaptrace started, by "
-            "constructors of libraries loaded after it; not in this profile")
+            f"({format_value(size, 'bytes')}) made before heaptrace started "
+            "tracing; not in this profile")
 
 
 def kept_nodes(stacks, node_fraction):
