@@ -174,6 +174,20 @@ SAMPLE_RE = re.compile(r"^(\d+): (\d+) \[(\d+): (\d+)\] @((?: 0x[0-9a-f]+)*)$")
 ZERO_BYTE_OBJECTS = "# zero_byte_objects: "
 
 
+def zero_byte_objects(path):
+    """(in use, allocated): the objects of no bytes a dump's `#
+    zero_byte_objects:` lines give, which pprof's readers drop."""
+    inuse = alloc = 0
+    with open(path) as f:
+        for line in f:
+            if line.startswith(ZERO_BYTE_OBJECTS):
+                c, ac = map(int, line[len(ZERO_BYTE_OBJECTS):].split())
+                inuse, alloc = inuse + c, alloc + ac
+            elif line.startswith("MAPPED_LIBRARIES:"):
+                break
+    return inuse, alloc
+
+
 def dump_samples(path):
     """The sample lines of a dump: [(c, b, ac, ab, [addr, ...])], with the
     objects of no bytes a `# zero_byte_objects:` line puts back."""

@@ -70,8 +70,14 @@ def written_by_heaptrace(path):
 
 
 def own_totals(dump):
+    """heaptrace's totals as pprof's readers count: without the objects of
+    no bytes, which they drop (docs/format.md)."""
     meta = lib.dump_meta(dump)
-    return {kind: float(meta[key]) for kind, key in lib.OWN_TOTALS.items()}, meta["rate"] == "1"
+    totals = {kind: float(meta[key]) for kind, key in lib.OWN_TOTALS.items()}
+    zero_inuse, zero_alloc = lib.zero_byte_objects(dump)
+    totals["inuse_objects"] -= zero_inuse
+    totals["alloc_objects"] -= zero_alloc
+    return totals, meta["rate"] == "1"
 
 
 def go_check(item):
