@@ -300,10 +300,27 @@ def run_verb(args, warn):
     return 0
 
 
+def parse(argv):
+    """The options of argv. A verb's options alone are parsed by a parser
+    of that verb only, as the command's own subparser would (same prog,
+    same messages): every parser argparse makes looks up its translated
+    texts on disk, which costs more than a small report. Arguments that
+    parser does not know go through the whole parser, for its message."""
+    for name, _, add_options in VERBS:
+        if argv and argv[0] == name:
+            parser = argparse.ArgumentParser(prog=f"heaptrace {name}")
+            add_options(parser)
+            args, unknown = parser.parse_known_args(argv[1:])
+            if not unknown:
+                args.verb = name
+                return args
+            return build_parser(name).parse_args(argv)
+    return build_parser().parse_args(argv)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    verb = argv[0] if argv and argv[0] in {name for name, _, _ in VERBS} else None
-    args = build_parser(verb).parse_args(argv)
+    args = parse(argv)
     try:
         return run_verb(args, Warnings())
     except HeaptraceError as e:
