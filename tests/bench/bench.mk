@@ -2,7 +2,8 @@
 # Included from the top-level Makefile; also usable alone for its programs:
 #   make -f tests/bench/bench.mk bench-progs
 # `make bench` runs the full benchmark (about 15 minutes on 2 cores) and
-# writes docs/benchmarks.md; `make bench-quick` is a smoke run.
+# writes docs/benchmarks.md, then prints symbolize.py's figures (reading
+# dumps, for that file's section by hand); `make bench-quick` is a smoke run.
 
 B   ?= build
 CC  ?= cc
@@ -29,8 +30,11 @@ $(B)/bench/workload $(B)/bench/pairs $(B)/bench/spawn $(B)/bench/mmaps: $(B)/ben
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
-bench: $(B)/libheaptrace.so bench-progs
+# symbolize.py: reading dumps (heaptrace top next to go tool pprof -top),
+# a big clang++ one and the small ones of the suite's programs
+bench: $(B)/libheaptrace.so bench-progs $(TEST_PROGS)
 	python3 tests/bench/run.py $(BENCH_ARGS)
+	python3 tests/bench/symbolize.py
 
 bench-quick: $(B)/libheaptrace.so bench-progs
 	python3 tests/bench/run.py --quick $(BENCH_ARGS)
