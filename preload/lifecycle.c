@@ -108,10 +108,6 @@ int lifecycle_start_early(void)
 
 __attribute__((constructor)) static void lifecycle_start(void)
 {
-	static int started;
-	if (started)
-		return;
-	started = 1;
 	int was = guard_enter();
 	if (tracer_begin())
 		start_core(); /* no allocation came first */
