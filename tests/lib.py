@@ -174,15 +174,23 @@ SAMPLE_RE = re.compile(r"^(\d+): (\d+) \[(\d+): (\d+)\] @((?: 0x[0-9a-f]+)*)$")
 ZERO_BYTE_OBJECTS = "# zero_byte_objects: "
 
 
+def zero_byte_counts(line):
+    """(in use, allocated) of a `# zero_byte_objects:` line, else None."""
+    if not line.startswith(ZERO_BYTE_OBJECTS):
+        return None
+    c, ac = map(int, line[len(ZERO_BYTE_OBJECTS):].split())
+    return c, ac
+
+
 def zero_byte_objects(path):
     """(in use, allocated): the objects of no bytes a dump's `#
     zero_byte_objects:` lines give, which pprof's readers drop."""
     inuse = alloc = 0
     with open(path) as f:
         for line in f:
-            if line.startswith(ZERO_BYTE_OBJECTS):
-                c, ac = map(int, line[len(ZERO_BYTE_OBJECTS):].split())
-                inuse, alloc = inuse + c, alloc + ac
+            zero = zero_byte_counts(line)
+            if zero:
+                inuse, alloc = inuse + zero[0], alloc + zero[1]
             elif line.startswith("MAPPED_LIBRARIES:"):
                 break
     return inuse, alloc
@@ -196,10 +204,10 @@ def dump_samples(path):
         for line in f:
             if line.startswith("MAPPED_LIBRARIES:"):
                 break
-            if line.startswith(ZERO_BYTE_OBJECTS) and out:
-                c, ac = map(int, line[len(ZERO_BYTE_OBJECTS):].split())
-                last = out[-1]
-                out[-1] = (last[0] + c, last[1], last[2] + ac, last[3], last[4])
+            zero = zero_byte_counts(line)
+            if zero and out:
+                c, b, ac, ab, addrs = out[-1]
+                out[-1] = (c + zero[0], b, ac + zero[1], ab, addrs)
                 continue
             m = SAMPLE_RE.match(line.rstrip("\n"))
             if m:

@@ -25,10 +25,10 @@ def assert_whole(path):
         raise AssertionError(f"{name}: header {lines[0][:100]!r}")
     sums = [0, 0, 0, 0]
     for line in lines[1:]:
-        if line.startswith(lib.ZERO_BYTE_OBJECTS):
-            c, ac = map(int, line[len(lib.ZERO_BYTE_OBJECTS):].split())
-            sums[0] += c
-            sums[2] += ac
+        zero = lib.zero_byte_counts(line)
+        if zero:
+            sums[0] += zero[0]
+            sums[2] += zero[1]
         if not line or line.startswith("#"):
             continue
         s = lib.SAMPLE_RE.match(line)
